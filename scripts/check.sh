@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The one check command: format, lint, types, import layers, then the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+$BIN/ruff format --check src tests bench
+$BIN/ruff check src tests bench
+$BIN/mypy
+$BIN/lint-imports
+set +e
+$BIN/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "kiln: pytest collected no tests; failing on purpose" >&2
+  exit 1
+fi
+exit "$rc"

@@ -1,0 +1,5 @@
+"""`python -m kiln` runs the console script."""
+
+from kiln.cli.main import main
+
+main()

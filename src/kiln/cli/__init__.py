@@ -1,0 +1,3 @@
+"""The `kiln` command line."""
+
+__all__: list[str] = []

@@ -1,0 +1,73 @@
+"""The control plane's ASGI app: lifespan, middleware, error rendering and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kiln import __version__
+from kiln.dbfs import DbfsStore
+from kiln.identity import bootstrap_admin
+from kiln.secrets import SecretBox
+from kiln.server.errors import install_error_handlers
+from kiln.server.middleware import AuthMiddleware, FramingMiddleware
+from kiln.server.routers import ROUTERS
+from kiln.server.state import AppState
+from kiln.settings import KilnSettings
+from kiln.store import Database, upgrade
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("kiln.server")
+
+
+async def build_state(settings: KilnSettings) -> AppState:
+    """Migrate the store, open it, and create the first admin on a fresh data dir."""
+    data_dir = settings.resolved_data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(upgrade, settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url)
+    async with db.session() as session:
+        created = await bootstrap_admin(session, settings.admin_user, settings.admin_token_path)
+    if created:
+        log.info(
+            "created admin user %s; token in %s", settings.admin_user, settings.admin_token_path
+        )
+    return AppState(
+        settings=settings,
+        db=db,
+        dbfs=DbfsStore(settings.dbfs_root_url),
+        secret_box=SecretBox.from_key_file(settings.secret_key_path),
+    )
+
+
+def create_app(settings: KilnSettings) -> FastAPI:
+    """The Kiln server app for `settings` (its state is built when the lifespan starts)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await build_state(settings)
+        app.state.kiln = state
+        try:
+            yield
+        finally:
+            await state.db.dispose()
+
+    app = FastAPI(
+        title="Kiln",
+        version=__version__,
+        description="A self-hosted lakehouse workspace speaking the Databricks REST API.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(AuthMiddleware, db=lambda: app.state.kiln.db)
+    app.add_middleware(FramingMiddleware, limits=settings.limits)
+    return app

@@ -1,0 +1,152 @@
+"""Pure ASGI middleware: lenient framing, bounded bodies and token authentication.
+
+Pure ASGI (not BaseHTTPMiddleware) so request bodies stream through untouched and an
+oversized body is refused as it arrives, never buffered whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kiln.errors import RequestTooLarge
+from kiln.identity.tokens import authenticate
+from kiln.settings import LimitSettings
+from kiln.store import Database
+
+__all__ = ["PUBLIC_PATHS", "AuthMiddleware", "FramingMiddleware"]
+
+PUBLIC_PATHS = frozenset({"/health", "/.well-known/databricks-config"})
+
+# Requests whose body is a file stream, allowed up to the upload limit instead of the JSON one.
+_STREAMING_UPLOADS: tuple[tuple[str, str], ...] = (
+    ("PUT", "/api/2.0/fs/files/"),
+    ("POST", "/api/2.0/fs/files/"),
+    ("POST", "/api/2.0/dbfs/put"),
+)
+# The legacy databricks CLI sends `text/json`; curl sends form-urlencoded by default.
+_JSON_ALIASES = (b"text/json", b"text/plain", b"application/x-www-form-urlencoded")
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error_code": code, "message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class FramingMiddleware:
+    """Treats any non-multipart, non-binary body as JSON and caps body sizes."""
+
+    def __init__(self, app: ASGIApp, limits: LimitSettings) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        content_type = b""
+        length: int | None = None
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value.split(b";", 1)[0].strip().lower()
+            elif name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    await _send_error(send, 400, "MALFORMED_REQUEST", "Bad Content-Length")
+                    return
+        method, path = scope["method"], scope["path"]
+        streaming = any(method == m and path.startswith(p) for m, p in _STREAMING_UPLOADS)
+        limit = self.limits.upload_body if streaming else self.limits.json_body
+        if length is not None and length > limit:
+            await _send_error(
+                send,
+                413,
+                RequestTooLarge.error_code,
+                f"Request body of {length} bytes exceeds the limit of {limit} bytes.",
+            )
+            return
+        if not streaming and content_type in _JSON_ALIASES:
+            headers = [(n, v) for n, v in headers if n != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
+            scope = dict(scope, headers=headers)
+        await self.app(scope, _bounded(receive, limit), send)
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def bounded_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        return message
+
+    return bounded_receive
+
+
+class AuthMiddleware:
+    """Resolves `Authorization: Bearer <token>` to a Principal; 401 for anything else."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        db: Callable[[], Database],
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.db = db
+        self.public_prefixes = public_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in PUBLIC_PATHS or path.startswith(self.public_prefixes):
+            await self.app(scope, receive, send)
+            return
+        token = _bearer(scope)
+        principal: Any = None
+        if token is not None:
+            async with self.db().session() as session:
+                principal = await authenticate(session, token)
+        if principal is None:
+            await _send_error(
+                send,
+                401,
+                "UNAUTHENTICATED",
+                "Missing or invalid access token."
+                if token is None
+                else "Invalid access token (unknown, revoked or expired).",
+            )
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None

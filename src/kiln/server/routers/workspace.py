@@ -1,0 +1,7 @@
+"""Routes of the workspace API (filled in by its own change)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["workspace"])

@@ -1,0 +1,24 @@
+"""ORM models of every Kiln table (SQLAlchemy 2 typed mappings)."""
+
+from kiln.store.models.base import Base, UTCDateTime, now_utc, to_epoch_ms
+from kiln.store.models.dbfs import DbfsHandle, FileUpload
+from kiln.store.models.identity import Group, GroupMember, Token, User
+from kiln.store.models.secrets import Secret, SecretAcl, SecretScope
+from kiln.store.models.workspace import WorkspaceObject
+
+__all__ = [
+    "Base",
+    "DbfsHandle",
+    "FileUpload",
+    "Group",
+    "GroupMember",
+    "Secret",
+    "SecretAcl",
+    "SecretScope",
+    "Token",
+    "UTCDateTime",
+    "User",
+    "WorkspaceObject",
+    "now_utc",
+    "to_epoch_ms",
+]

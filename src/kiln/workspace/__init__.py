@@ -1,0 +1,3 @@
+"""The workspace tree: folders, notebooks (Databricks source format) and files."""
+
+__all__: list[str] = []
