@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import click
@@ -49,6 +50,9 @@ def up(host: str, port: int, data_dir: Path, log_level: str) -> None:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once shutdown is done; a no-op handler
+    # makes a SIGTERM stop exit 0 after the graceful shutdown instead of dying by signal.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     click.echo(f"Kiln {__version__} starting at http://{shown}:{port}")
     click.echo(f"Admin token: {settings.admin_token_path} (created on first start, mode 0600)")

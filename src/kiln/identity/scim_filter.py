@@ -110,12 +110,12 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         lowered = value.lower()
         lhs = func.lower(column)
         if op == "eq":
-            return lhs == lowered  # type: ignore[no-any-return]
+            return lhs == lowered
         if op == "ne":
-            return lhs != lowered  # type: ignore[no-any-return]
+            return lhs != lowered
         escaped = lowered.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = {"co": f"%{escaped}%", "sw": f"{escaped}%", "ew": f"%{escaped}"}[op]
-        return lhs.like(pattern, escape="\\")  # type: ignore[no-any-return]
+        return lhs.like(pattern, escape="\\")
     ops = {
         "eq": column.__eq__,
         "ne": column.__ne__,

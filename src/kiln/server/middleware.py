@@ -80,26 +80,58 @@ class FramingMiddleware:
                 f"Request body of {length} bytes exceeds the limit of {limit} bytes.",
             )
             return
-        if not streaming and content_type in _JSON_ALIASES:
+        if not streaming and (not content_type or content_type in _JSON_ALIASES):
             headers = [(n, v) for n, v in headers if n != b"content-type"]
             headers.append((b"content-type", b"application/json"))
             scope = dict(scope, headers=headers)
-        await self.app(scope, _bounded(receive, limit), send)
+        await _run_bounded(self.app, scope, receive, send, limit)
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
+async def _run_bounded(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int
+) -> None:
+    """Run `app`, refusing with 413 as soon as the streamed body passes `limit`.
+
+    Whatever the app does once the limit is hit (FastAPI turns body-read errors into a 400,
+    an unhandled error would become a 500), the client gets the one 413.
+    """
     seen = 0
+    too_large = False
+    refused = False
 
     async def bounded_receive() -> Message:
-        nonlocal seen
+        nonlocal seen, too_large
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
+                too_large = True
                 raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
         return message
 
-    return bounded_receive
+    async def refuse() -> None:
+        nonlocal refused
+        if not refused:
+            refused = True
+            await _send_error(
+                send,
+                413,
+                RequestTooLarge.error_code,
+                f"Request body exceeds the limit of {limit} bytes.",
+            )
+
+    async def guarded_send(message: Message) -> None:
+        if too_large:
+            await refuse()
+            return
+        await send(message)
+
+    try:
+        await app(scope, bounded_receive, guarded_send)
+    except Exception:
+        if not too_large:
+            raise
+        await refuse()
 
 
 class AuthMiddleware:
@@ -145,7 +177,7 @@ class AuthMiddleware:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
             return None
