@@ -1,0 +1,139 @@
+"""The legacy databricks-cli 0.18 running a notebook repository's deployment steps.
+
+The CLI drops the port from its host, so this module runs its own server on port 80 of
+127.0.0.2 (a loopback address; nothing listens beyond loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import Server, start_server, stop_server_process
+
+HOST = "127.0.0.2"
+PORT = 80
+CLI = str(Path(sys.executable).with_name("databricks"))
+
+pytestmark = pytest.mark.slow
+
+
+def _can_bind() -> str | None:
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((HOST, PORT))
+    except OSError as exc:
+        return f"cannot bind {HOST}:{PORT} for the legacy CLI test ({exc}); run the suite as root"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    reason = _can_bind()
+    if reason:
+        pytest.skip(reason)
+    srv = start_server(tmp_path_factory.mktemp("legacy") / "data", host=HOST, port=PORT)
+    try:
+        yield srv
+    finally:
+        stop_server_process(srv.process)
+
+
+@pytest.fixture(scope="module")
+def cli(cli_server: Server, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp("cli-home")
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        # Deliberately with a port: the CLI drops it, so Kiln must be on port 80.
+        "DATABRICKS_HOST": f"http://{HOST}:8080",
+        "DATABRICKS_TOKEN": cli_server.token,
+    }
+    env.pop("DATABRICKS_CONFIG_PROFILE", None)
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"databricks {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+        return proc.stdout
+
+    return run
+
+
+def _make_repo(root: Path) -> None:
+    (root / "etl").mkdir(parents=True)
+    (root / "etl" / "ingest.py").write_text(
+        "# Databricks notebook source\nprint('ingest')\n\n# COMMAND ----------\n\n"
+        "# MAGIC %md\n# MAGIC # Ingest\n"
+    )
+    (root / "etl" / "report.sql").write_text(
+        "-- Databricks notebook source\nSELECT 1\n\n-- COMMAND ----------\n\nSELECT 2\n"
+    )
+    (root / "ml").mkdir()
+    (root / "ml" / "train.py").write_text("# Databricks notebook source\nimport os\n")
+    (root / "ml" / "Explore.scala").write_text("// Databricks notebook source\nval x = 1\n")
+
+
+def test_workspace_deployment(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "repo"
+    _make_repo(repo)
+    target = "/Shared/deploy"
+    cli("workspace", "import_dir", str(repo), target)
+    listing = cli("workspace", "ls", "--absolute", "-l", target)
+    assert f"{target}/etl" in listing and f"{target}/ml" in listing
+    etl = cli("workspace", "ls", f"{target}/etl")
+    assert set(etl.split()) >= {"ingest", "report"}
+    ml = cli("workspace", "ls", "-l", f"{target}/ml")
+    assert "SCALA" in ml and "PYTHON" in ml
+    # Re-deploy over the top needs --overwrite, as on Databricks.
+    cli("workspace", "import_dir", "--overwrite", str(repo), target)
+    out = tmp_path / "exported"
+    cli("workspace", "export_dir", target, str(out))
+    assert "print('ingest')" in (out / "etl" / "ingest.py").read_text()
+    assert "SELECT 2" in (out / "etl" / "report.sql").read_text()
+    cli("workspace", "delete", "--recursive", target)
+    assert "deploy" not in cli("workspace", "ls", "/Shared")
+
+
+def test_fs_cp_both_ways(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "data.bin"
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    src.write_bytes(payload)
+    cli("fs", "mkdirs", "dbfs:/deploy/libs")
+    cli("fs", "cp", str(src), "dbfs:/deploy/libs/data.bin")
+    cli("fs", "cp", "--overwrite", str(src), "dbfs:/deploy/libs/data.bin")
+    assert "data.bin" in cli("fs", "ls", "dbfs:/deploy/libs")
+    back = tmp_path / "back.bin"
+    cli("fs", "cp", "dbfs:/deploy/libs/data.bin", str(back))
+    assert back.read_bytes() == payload
+    small = tmp_path / "conf.json"
+    small.write_text(json.dumps({"env": "prod"}))
+    cli("fs", "cp", str(small), "dbfs:/deploy/conf.json")
+    cli("fs", "cp", "dbfs:/deploy/conf.json", str(tmp_path / "conf-back.json"))
+    assert json.loads((tmp_path / "conf-back.json").read_text()) == {"env": "prod"}
+    cli("fs", "rm", "-r", "dbfs:/deploy")
+    assert "deploy" not in cli("fs", "ls", "dbfs:/")
+
+
+def test_secrets(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("secrets", "create-scope", "--scope", "deploy", "--initial-manage-principal", "users")
+    cli("secrets", "put", "--scope", "deploy", "--key", "db-password", "--string-value", "hunter2")
+    listed = cli("secrets", "list", "--scope", "deploy")
+    assert "db-password" in listed and "hunter2" not in listed
+    assert "deploy" in cli("secrets", "list-scopes")
+    cli("secrets", "put-acl", "--scope", "deploy", "--principal", "users", "--permission", "READ")
+    assert "READ" in cli("secrets", "list-acls", "--scope", "deploy")
+    cli("secrets", "delete", "--scope", "deploy", "--key", "db-password")
+    cli("secrets", "delete-scope", "--scope", "deploy")
+
+
+def test_cli_is_installed() -> None:
+    assert shutil.which(CLI) or Path(CLI).exists()
