@@ -39,6 +39,8 @@ class KilnSettings(BaseSettings):
     dbfs_root: str | None = None
     workspace_id: str = "1"
     admin_user: str = "admin@kiln.local"
+    # Seed a demo folder in the admin's home at start (`make up`).
+    demo: bool = False
     limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @property

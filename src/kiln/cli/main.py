@@ -28,14 +28,15 @@ def main() -> None:
     help="Where the store, DBFS and the admin token live.",
 )
 @click.option("--log-level", default="info", show_default=True)
-def up(host: str, port: int, data_dir: Path, log_level: str) -> None:
+@click.option("--demo", is_flag=True, help="Seed a demo folder in the admin's home.")
+def up(host: str, port: int, data_dir: Path, log_level: str, demo: bool) -> None:
     """Run the Kiln server in the foreground (SIGTERM or Ctrl+C stops it cleanly)."""
     import uvicorn
 
     from kiln.server import create_app
     from kiln.settings import KilnSettings
 
-    settings = KilnSettings(host=host, port=port, data_dir=data_dir)
+    settings = KilnSettings(host=host, port=port, data_dir=data_dir, demo=demo)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

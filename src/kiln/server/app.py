@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kiln import __version__
 from kiln.dbfs import DbfsStore
-from kiln.identity import bootstrap_admin
+from kiln.identity import Principal, bootstrap_admin
+from kiln.identity.users import get_user_by_name
 from kiln.secrets import SecretBox
 from kiln.server.errors import install_error_handlers
 from kiln.server.middleware import AuthMiddleware, FramingMiddleware
@@ -33,6 +35,8 @@ async def build_state(settings: KilnSettings) -> AppState:
     db = Database(settings.sqlalchemy_url)
     async with db.session() as session:
         created = await bootstrap_admin(session, settings.admin_user, settings.admin_token_path)
+        if settings.demo:
+            await seed_admin_demo(session, settings.admin_user)
     if created:
         log.info(
             "created admin user %s; token in %s", settings.admin_user, settings.admin_token_path
@@ -43,6 +47,15 @@ async def build_state(settings: KilnSettings) -> AppState:
         dbfs=DbfsStore(settings.dbfs_root_url),
         secret_box=SecretBox.from_key_file(settings.secret_key_path),
     )
+
+
+async def seed_admin_demo(session: AsyncSession, admin_user: str) -> None:
+    """Give the first admin the demo folder (idempotent)."""
+    from kiln.workspace.demo import seed_demo
+
+    user = await get_user_by_name(session, admin_user)
+    if user is not None:
+        await seed_demo(session, Principal(user.id, user.user_name, True, ""))
 
 
 def create_app(settings: KilnSettings) -> FastAPI:
