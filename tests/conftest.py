@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from store.postgres_cluster import NO_POSTGRES, PostgresCluster, find_pg_bin, running_postgres
 from support import Server, start_server, stop_server_process
 
 
@@ -54,3 +55,13 @@ def make_user(admin: httpx.Client) -> Callable[..., tuple[str, str]]:
         return name, r.json()["token_value"]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster on 127.0.0.1 built from this machine's binaries (skip if none)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip(NO_POSTGRES)
+    with running_postgres(bin_dir) as cluster:
+        yield cluster

@@ -83,8 +83,10 @@ async def create_token(
     return IssuedToken(value=f"{PREFIX}{token_id}{secret}", row=row)
 
 
-async def authenticate(session: AsyncSession, value: str) -> Principal | None:
-    """The principal a bearer token stands for, or None if it is unknown, wrong or expired."""
+async def authenticate(
+    session: AsyncSession, value: str
+) -> tuple[Principal, datetime | None] | None:
+    """(principal, token expiry) for a bearer token, or None if unknown, wrong or expired."""
     parts = _split(value)
     if parts is None:
         return None
@@ -111,7 +113,10 @@ async def authenticate(session: AsyncSession, value: str) -> Principal | None:
         return None
     if not active or (expires_at is not None and expires_at <= now_utc()):
         return None
-    return Principal(user_id=user_id, user_name=user_name, is_admin=bool(admin), token_id=token_id)
+    principal = Principal(
+        user_id=user_id, user_name=user_name, is_admin=bool(admin), token_id=token_id
+    )
+    return principal, expires_at
 
 
 async def list_tokens(session: AsyncSession, user_id: int | None = None) -> list[Token]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kiln import __version__
 from kiln.dbfs import DbfsStore
 from kiln.identity import Principal, bootstrap_admin
+from kiln.identity.auth_cache import PrincipalCache
 from kiln.identity.users import get_user_by_name
 from kiln.secrets import SecretBox
 from kiln.server.errors import install_error_handlers
@@ -41,9 +42,12 @@ async def build_state(settings: KilnSettings) -> AppState:
         log.info(
             "created admin user %s; token in %s", settings.admin_user, settings.admin_token_path
         )
+    principals = PrincipalCache()
+    principals.watch(db.session_class)
     return AppState(
         settings=settings,
         db=db,
+        principals=principals,
         dbfs=DbfsStore(settings.dbfs_root_url),
         secret_box=SecretBox.from_key_file(settings.secret_key_path),
     )
@@ -81,6 +85,8 @@ def create_app(settings: KilnSettings) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(AuthMiddleware, db=lambda: app.state.kiln.db)
+    app.add_middleware(
+        AuthMiddleware, db=lambda: app.state.kiln.db, cache=lambda: app.state.kiln.principals
+    )
     app.add_middleware(FramingMiddleware, limits=settings.limits)
     return app

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kiln.errors import RequestTooLarge
+from kiln.identity import Principal
+from kiln.identity.auth_cache import PrincipalCache
 from kiln.identity.tokens import authenticate
 from kiln.settings import LimitSettings
 from kiln.store import Database
@@ -141,10 +142,12 @@ class AuthMiddleware:
         self,
         app: ASGIApp,
         db: Callable[[], Database],
+        cache: Callable[[], PrincipalCache],
         public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.db = db
+        self.cache = cache
         self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -156,10 +159,9 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         token = _bearer(scope)
-        principal: Any = None
+        principal: Principal | None = None
         if token is not None:
-            async with self.db().session() as session:
-                principal = await authenticate(session, token)
+            principal = await self._resolve(token)
         if principal is None:
             await _send_error(
                 send,
@@ -172,6 +174,20 @@ class AuthMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+    async def _resolve(self, token: str) -> Principal | None:
+        cache = self.cache()
+        principal = cache.get(token)
+        if principal is not None:
+            return principal
+        generation = cache.generation
+        async with self.db().session() as session:
+            found = await authenticate(session, token)
+        if found is None:
+            return None
+        principal, expires_at = found
+        cache.put(token, principal, expires_at, generation)
+        return principal
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiln.dbfs import DbfsStore
+from kiln.identity.auth_cache import PrincipalCache
 from kiln.secrets import SecretBox
 from kiln.settings import KilnSettings
 from kiln.store import Database
@@ -20,3 +21,4 @@ class AppState:
     db: Database
     dbfs: DbfsStore
     secret_box: SecretBox
+    principals: PrincipalCache

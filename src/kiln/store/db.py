@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 __all__ = ["Database"]
 
@@ -39,7 +40,12 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A Session class of this database's own, so listeners (e.g. cache invalidation) attach
+        # to its sessions only.
+        self.session_class: type[Session] = type("KilnSession", (Session,), {})
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self.session_class
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
