@@ -15,7 +15,9 @@ from kiln.server.state import AppState
 __all__ = ["CurrentPrincipal", "Session", "State", "get_principal", "get_state"]
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in its threadpool,
+# a thread hop on every request.
+async def get_state(request: Request) -> AppState:
     """The running server's state."""
     state: AppState = request.app.state.kiln
     return state
@@ -24,11 +26,12 @@ def get_state(request: Request) -> AppState:
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     # scope="function" below: the commit happens before the response is sent, so a client
     # never sees success for a write that then failed to commit.
-    async with get_state(request).db.session() as session:
+    state: AppState = request.app.state.kiln
+    async with state.db.session() as session:
         yield session
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The principal the auth middleware resolved from the request's token."""
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):

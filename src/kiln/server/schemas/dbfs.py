@@ -1,0 +1,152 @@
+"""DBFS API 2.0 wire shapes, plus reading a JSON body where the framing is not FastAPI's."""
+
+from __future__ import annotations
+
+import binascii
+from typing import TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from kiln.dbfs import Entry
+from kiln.errors import InvalidParameterValue, MaxBlockSizeExceeded, RequestTooLarge
+
+__all__ = [
+    "AddBlockRequest",
+    "CloseRequest",
+    "CreateRequest",
+    "CreateResponse",
+    "DeleteRequest",
+    "FileInfo",
+    "ListStatusResponse",
+    "MkdirsRequest",
+    "MoveRequest",
+    "PutRequest",
+    "check_block",
+    "decode_block",
+    "parse_model",
+    "read_model",
+    "read_response_body",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class PutRequest(BaseModel):
+    path: str
+    contents: str | None = None
+    overwrite: bool = False
+
+
+class CreateRequest(BaseModel):
+    path: str
+    overwrite: bool = False
+
+
+class AddBlockRequest(BaseModel):
+    handle: int
+    data: str
+
+
+class CloseRequest(BaseModel):
+    handle: int
+
+
+class DeleteRequest(BaseModel):
+    path: str
+    recursive: bool = False
+
+
+class MkdirsRequest(BaseModel):
+    path: str
+
+
+class MoveRequest(BaseModel):
+    source_path: str
+    destination_path: str
+
+
+class CreateResponse(BaseModel):
+    handle: int
+
+
+class FileInfo(BaseModel):
+    path: str
+    is_dir: bool
+    file_size: int
+    modification_time: int
+
+    @classmethod
+    def of(cls, entry: Entry) -> FileInfo:
+        return cls(
+            path=entry.path,
+            is_dir=entry.is_dir,
+            file_size=entry.size,
+            modification_time=entry.mtime_ms,
+        )
+
+
+class ListStatusResponse(BaseModel):
+    files: list[FileInfo]
+
+
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def check_block(data: str, limit: int, *, what: str = "data") -> tuple[bytes, int]:
+    """Validate base64 `data` without decoding it: its ASCII bytes and decoded size.
+
+    Any string that passes decodes without error, so decoding can happen later, in a thread.
+    """
+    # The size is checked first, so an oversized block is never scanned or expanded.
+    if len(data) > (limit + 2) // 3 * 4:
+        raise MaxBlockSizeExceeded(f"The {what} block exceeds the limit of {limit} bytes.")
+    try:
+        raw = data.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidParameterValue(f"{what} is not valid base64.") from None
+    # Deleting the alphabet leaves only the padding, which must close the string.
+    padding = raw.translate(None, _BASE64_ALPHABET)
+    if len(raw) % 4 or len(padding) > 2 or padding.strip(b"=") or not raw.endswith(padding):
+        raise InvalidParameterValue(f"{what} is not valid base64.")
+    size = len(raw) // 4 * 3 - len(padding)
+    if size > limit:
+        raise MaxBlockSizeExceeded(
+            f"The {what} block of {size} bytes exceeds the limit of {limit} bytes."
+        )
+    return raw, size
+
+
+def decode_block(data: str, limit: int, *, what: str = "data") -> bytes:
+    """Base64 `data` decoded, refused if invalid or if it holds more than `limit` bytes."""
+    raw, _ = check_block(data, limit, what=what)
+    return binascii.a2b_base64(raw)
+
+
+def read_response_body(data: bytes) -> bytes:
+    """The `dbfs/read` JSON body, built directly: base64 needs no JSON escaping."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b'{"bytes_read":%d,"data":"%s"}' % (len(data), encoded)
+
+
+def parse_model(model: type[M], raw: bytes | dict[str, str]) -> M:
+    """A model from a JSON body or form fields; errors render as FastAPI's own would."""
+    try:
+        if isinstance(raw, dict):
+            return model.model_validate(raw)
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+async def read_model(request: Request, model: type[M], limit: int) -> M:
+    """Read a JSON body of at most `limit` bytes on a route that also streams files."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return parse_model(model, b"".join(chunks))
