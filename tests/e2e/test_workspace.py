@@ -459,6 +459,7 @@ async def test_seed_demo_is_idempotent(tmp_path: Path) -> None:
     from kiln.store import Database, upgrade
     from kiln.store.models import User
     from kiln.workspace import list_objects, seed_demo
+    from kiln.workspace.tree import load_contents
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
     await asyncio.to_thread(upgrade, url)
@@ -478,7 +479,9 @@ async def test_seed_demo_is_idempotent(tmp_path: Path) -> None:
                 ("Getting started", "PYTHON"),
                 ("SQL basics", "SQL"),
             }
-            python = next(r for r in rows if r.language == "PYTHON").content or b""
+            python_row = next(r for r in rows if r.language == "PYTHON")
+            await load_contents(session, [python_row])
+            python = python_row.content or b""
             assert b"# MAGIC %md" in python and b"# COMMAND ----------" in python
     finally:
         await db.dispose()

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, delete, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from kiln.settings import to_async_url
 from kiln.store import HEAD_REVISION, Database, upgrade
@@ -205,7 +206,10 @@ async def test_crud_round_trip(db: Database) -> None:
         assert token.expires_at == expires
         assert token.expires_at.tzinfo is not None
         assert token.created_at == created
-        obj = await session.scalar(select(WorkspaceObject))
+        # `content` is deferred: a plain select leaves it unloaded, undefer brings it.
+        obj = await session.scalar(
+            select(WorkspaceObject).options(undefer(WorkspaceObject.content))
+        )
         assert obj is not None
         assert obj.content == b"\x00\xffbinary"
         assert obj.modified_at.tzinfo is not None

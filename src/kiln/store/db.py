@@ -34,7 +34,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        # Sessions end every transaction themselves (commit, or rollback on close), so the pool's
+        # own rollback on return would only add a round trip (a thread hop on aiosqlite).
+        kwargs: dict[str, Any] = {"pool_reset_on_return": None}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

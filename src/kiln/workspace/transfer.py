@@ -280,6 +280,7 @@ async def export_object(
     rows: list[WorkspaceObject] = []
     if row.object_type == ObjectType.DIRECTORY:
         rows = await tree.subtree(session, actor, path)
+    await tree.load_contents(session, [row, *rows])
     exported = await asyncio.to_thread(_export, row, rows, fmt)
     if max_size is not None and len(exported.content) > max_size:
         raise _too_large("The export", len(exported.content), max_size)

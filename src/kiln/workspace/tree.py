@@ -16,6 +16,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 from sqlalchemy.sql import ColumnElement
 
 from kiln.errors import (
@@ -167,6 +168,17 @@ async def ensure_home(session: AsyncSession, actor: Actor) -> None:
         if await _find(session, folder) is None:
             await _insert_folder(session, folder, None)
     await _insert_folder(session, home, actor.user_id)
+
+
+async def load_contents(session: AsyncSession, rows: Sequence[WorkspaceObject]) -> None:
+    """Load the deferred `content` of rows that are about to be read."""
+    ids = [r.id for r in rows if r.object_type != ObjectType.DIRECTORY and r.id]
+    for start in range(0, len(ids), 500):
+        await session.execute(
+            select(WorkspaceObject)
+            .options(undefer(WorkspaceObject.content))
+            .where(WorkspaceObject.id.in_(ids[start : start + 500]))
+        )
 
 
 async def get_object(session: AsyncSession, actor: Actor, path: str) -> WorkspaceObject:

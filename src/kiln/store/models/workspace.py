@@ -22,8 +22,11 @@ class WorkspaceObject(Base):
     parent_path: Mapped[str] = mapped_column(String(4096), index=True)
     object_type: Mapped[str] = mapped_column(String(32))  # DIRECTORY, NOTEBOOK, FILE
     language: Mapped[str | None] = mapped_column(String(16))  # PYTHON, SQL, SCALA, R
-    # Notebooks hold the Databricks source format; files hold their raw bytes.
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Notebooks hold the Databricks source format; files hold their raw bytes. Deferred: a
+    # listing or get-status must not drag every notebook's body out of the store.
+    content: Mapped[bytes | None] = mapped_column(
+        LargeBinary, deferred=True, deferred_raiseload=True
+    )
     size: Mapped[int] = mapped_column(default=0)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
