@@ -7,12 +7,12 @@ directly or through nested groups; workspace admins hold MANAGE on every scope.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kiln.errors import InvalidParameterValue, PermissionDenied
+from kiln.principal import Principal
 from kiln.store.models import Group, GroupMember, SecretAcl, SecretScope
 
 __all__ = [
@@ -50,17 +50,8 @@ class Permission(StrEnum):
 _RANK = {Permission.READ: 1, Permission.WRITE: 2, Permission.MANAGE: 3}
 
 
-class Caller(Protocol):
-    """The acting user as the secrets service needs it (kiln.identity's Principal fits)."""
-
-    @property
-    def user_id(self) -> int: ...
-
-    @property
-    def user_name(self) -> str: ...
-
-    @property
-    def is_admin(self) -> bool: ...
+# The request's Principal, as the secrets service calls it.
+Caller = Principal
 
 
 def parse_permission(raw: str) -> Permission:

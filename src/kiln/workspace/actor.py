@@ -1,27 +1,14 @@
-"""Who acts on the workspace: anything with a user id, a user name and an admin flag.
-
-A protocol rather than `kiln.identity.Principal` itself, so the workspace package depends on no
-sibling domain package; the server passes the request's Principal, which fits it.
-"""
+"""Who acts on the workspace: the request's `kiln.principal.Principal`."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from kiln.principal import Principal
 
 __all__ = ["Actor", "home_of"]
 
 
-class Actor(Protocol):
-    """The authenticated user of a workspace call."""
-
-    @property
-    def user_id(self) -> int: ...
-
-    @property
-    def user_name(self) -> str: ...
-
-    @property
-    def is_admin(self) -> bool: ...
+# The request's Principal; the alias keeps the workspace code's vocabulary.
+Actor = Principal
 
 
 def home_of(actor: Actor) -> str:
