@@ -19,6 +19,8 @@ __all__ = [
     "MaxReadSizeExceeded",
     "NotImplementedYet",
     "PermissionDenied",
+    "PreconditionFailed",
+    "RangeNotSatisfiable",
     "RequestLimitExceeded",
     "RequestTooLarge",
     "ResourceAlreadyExists",
@@ -71,6 +73,20 @@ class MaxBlockSizeExceeded(BadRequest):
 
 class MaxReadSizeExceeded(BadRequest):
     error_code = "MAX_READ_SIZE_EXCEEDED"
+
+
+class RangeNotSatisfiable(KilnError):
+    """The requested byte range lies outside the file."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 416
+
+
+class PreconditionFailed(KilnError):
+    """The file changed after the time the client named."""
+
+    error_code = "FAILED_PRECONDITION"
+    http_status = 412
 
 
 class Unauthenticated(KilnError):

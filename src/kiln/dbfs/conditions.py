@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from email.utils import formatdate, parsedate_to_datetime
 
-from kiln.errors import KilnError
+from kiln.errors import PreconditionFailed, RangeNotSatisfiable
 
 __all__ = [
     "PreconditionFailed",
@@ -17,20 +17,6 @@ __all__ = [
     "http_date",
     "parse_range",
 ]
-
-
-class RangeNotSatisfiable(KilnError):
-    """The requested byte range lies outside the file."""
-
-    error_code = "INVALID_PARAMETER_VALUE"
-    http_status = 416
-
-
-class PreconditionFailed(KilnError):
-    """The file changed after the time the client named."""
-
-    error_code = "FAILED_PRECONDITION"
-    http_status = 412
 
 
 def http_date(epoch_seconds: float) -> str:
