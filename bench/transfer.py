@@ -185,7 +185,29 @@ def main() -> None:
                         files={"file": ("payload.bin", f, "multipart/form-data")},
                     )
 
+            blocks = [base64.b64encode(payload[i : i + MIB]).decode() for i in range(0, size, MIB)]
+
+            def dbfs_blocks_up() -> None:
+                # The server's side of the DBFS streaming API, without the SDK's own encoding.
+                api = f"{server.url}/api/2.0/dbfs"
+                r = http.post(f"{api}/create", json={"path": "/bench/raw.bin", "overwrite": True})
+                handle = r.json()["handle"]
+                for block in blocks:
+                    http.post(f"{api}/add-block", json={"handle": handle, "data": block})
+                http.post(f"{api}/close", json={"handle": handle}).raise_for_status()
+
+            def dbfs_reads_down() -> None:
+                got = 0
+                while got < size:
+                    r = http.get(
+                        f"{server.url}/api/2.0/dbfs/read",
+                        params={"path": "/bench/raw.bin", "offset": got, "length": MIB},
+                    )
+                    got += len(base64.b64decode(r.json()["data"]))
+
             figures = [
+                ("DBFS add-block, pre-encoded 1 MiB blocks", _mbps(size, dbfs_blocks_up), ""),
+                ("DBFS read, 1 MiB blocks (requests, JSON)", _mbps(size, dbfs_reads_down), ""),
                 ("sdk w.dbfs.upload (1 MiB base64 blocks)", _mbps(size, dbfs_up), "up"),
                 ("sdk w.dbfs.download (1 MiB reads)", _mbps(size, dbfs_down), "down"),
                 ("Files API PUT, single shot (requests)", _mbps(size, files_put), ""),
