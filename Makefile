@@ -34,6 +34,8 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.foundation
+	$(BIN)/python -m bench.clusters
+	$(BIN)/python -m bench.pools
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

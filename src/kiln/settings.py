@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KilnSettings", "LimitSettings"]
+__all__ = ["ComputeSettings", "KilnSettings", "LimitSettings", "NodeTypeSetting"]
 
 
 class LimitSettings(BaseSettings):
@@ -23,6 +23,49 @@ class LimitSettings(BaseSettings):
     dbfs_block: int = 1024 * 1024
     dbfs_read: int = 1024 * 1024
     secret_value: int = 128 * 1024
+
+
+class NodeTypeSetting(BaseModel):
+    """One entry of the node-type catalogue: a size a cluster node (driver or worker) gets."""
+
+    node_type_id: str
+    num_cores: int = Field(ge=1)
+    memory_mb: int = Field(ge=256)
+    description: str | None = None
+
+
+class ComputeSettings(BaseSettings):
+    """Clusters: the backend, the node-type catalogue and the background services' pace."""
+
+    model_config = SettingsConfigDict(env_prefix="KILN_COMPUTE_", extra="ignore")
+
+    # Which compute backend starts cluster processes (a key of the backend registry).
+    backend: str = "local"
+    # The node-type catalogue; empty means a few sizes derived from this machine.
+    node_types: list[NodeTypeSetting] = Field(default_factory=list)
+    # The largest num_workers (or autoscale.max_workers) a cluster may ask for.
+    max_workers: int = 16
+    # The address every Spark port binds to. Loopback unless deliberately configured.
+    bind_host: str = "127.0.0.1"
+    # Seconds in one autotermination "minute": tests shrink it to a second so idle clusters
+    # stop quickly while the API still validates Databricks' 10-10000 minute range.
+    autotermination_minute_seconds: float = 60.0
+    # How often the supervisor reconciles clusters (health, autoscale) and the autotermination
+    # service looks for idle clusters.
+    supervisor_interval_seconds: float = 2.0
+    autotermination_interval_seconds: float = 5.0
+    # How often logs are delivered to a cluster's cluster_log_conf destination (Databricks: 5 min).
+    log_delivery_interval_seconds: float = 300.0
+    # Autoscaling: a backlog held this long adds workers; no work this long removes one.
+    autoscale_up_seconds: float = 5.0
+    autoscale_down_seconds: float = 60.0
+    # Limits on how long one start step may take before the cluster is failed.
+    start_timeout_seconds: float = 300.0
+    init_script_timeout_seconds: float = 600.0
+    # How long a terminate waits after SIGTERM before SIGKILL.
+    stop_grace_seconds: float = 5.0
+    # Memory of each standalone master/worker daemon JVM.
+    daemon_memory: str = "256m"
 
 
 class KilnSettings(BaseSettings):
@@ -42,6 +85,7 @@ class KilnSettings(BaseSettings):
     # Seed a demo folder in the admin's home at start (`make up`).
     demo: bool = False
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -64,6 +108,11 @@ class KilnSettings(BaseSettings):
     def admin_token_path(self) -> Path:
         """Where the first admin token is written (mode 0600)."""
         return self.resolved_data_dir / "admin-token"
+
+    @property
+    def clusters_dir(self) -> Path:
+        """Where each cluster keeps its config, secrets, logs and Spark scratch space."""
+        return self.resolved_data_dir / "clusters"
 
     @property
     def secret_key_path(self) -> Path:

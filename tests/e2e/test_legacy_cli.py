@@ -137,3 +137,56 @@ def test_secrets(cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_cli_is_installed() -> None:
     assert shutil.which(CLI) or Path(CLI).exists()
+
+
+def test_cluster_pipeline(cli, cli_server: Server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A deployment script's cluster steps: create from JSON, find by name with jq, install a
+    library, permanently delete; no Spark process is left behind."""
+    import psutil
+
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed (.ci/run installs it from Debian's packages)")
+    spec = {
+        "cluster_name": "deploy-etl",
+        "spark_version": "16.4.x-scala2.13",
+        "node_type_id": _smallest_node_type(cli),
+        "num_workers": 1,
+        "autotermination_minutes": 30,
+        "spark_conf": {"spark.executor.memory": "512m", "spark.driver.memory": "512m"},
+        "spark_env_vars": {"PIPELINE": "etl"},
+        "custom_tags": {"team": "data"},
+        "cluster_log_conf": {"dbfs": {"destination": "dbfs:/cluster-logs"}},
+    }
+    spec_file = tmp_path / "cluster.json"
+    spec_file.write_text(json.dumps(spec))
+    created = json.loads(cli("clusters", "create", "--json-file", str(spec_file)))
+    listed = cli("clusters", "list", "--output", "json")
+    found = subprocess.run(
+        [jq, "-r", '.clusters[] | select(.cluster_name == "deploy-etl") | .cluster_id'],
+        input=listed,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert found == [created["cluster_id"]]
+    cluster_id = found[0]
+    cli("libraries", "install", "--cluster-id", cluster_id, "--pypi-package", "six")
+    statuses = json.loads(cli("libraries", "cluster-status", "--cluster-id", cluster_id))
+    assert [s["library"] for s in statuses["library_statuses"]] == [{"pypi": {"package": "six"}}]
+    got = json.loads(cli("clusters", "get", "--cluster-id", cluster_id))
+    assert got["spark_env_vars"] == {"PIPELINE": "etl"}
+    assert got["custom_tags"]["team"] == "data"
+    cli("clusters", "permanent-delete", "--cluster-id", cluster_id)
+    assert "deploy-etl" not in cli("clusters", "list", "--output", "json")
+    leftovers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if cluster_id in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+def _smallest_node_type(cli) -> str:  # type: ignore[no-untyped-def]
+    types = json.loads(cli("clusters", "list-node-types"))["node_types"]
+    return str(min(types, key=lambda t: (t["memory_mb"], t["num_cores"]))["node_type_id"])

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kiln import __version__
+from kiln.compute import Compute
 from kiln.dbfs import DbfsStore
 from kiln.identity import Principal, bootstrap_admin
 from kiln.identity.auth_cache import PrincipalCache
@@ -44,12 +45,14 @@ async def build_state(settings: KilnSettings) -> AppState:
         )
     principals = PrincipalCache()
     principals.watch(db.session_class)
+    dbfs = DbfsStore(settings.dbfs_root_url)
     return AppState(
         settings=settings,
         db=db,
         principals=principals,
-        dbfs=DbfsStore(settings.dbfs_root_url),
+        dbfs=dbfs,
         secret_box=SecretBox.from_key_file(settings.secret_key_path),
+        compute=Compute(settings, db, dbfs),
     )
 
 
@@ -69,10 +72,16 @@ def create_app(settings: KilnSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await build_state(settings)
         app.state.kiln = state
+        # Adopt clusters a previous server left running; reconcile the dead ones.
+        await state.compute.start()
         try:
             yield
         finally:
-            await state.db.dispose()
+            try:
+                # A clean stop leaves no Spark process behind.
+                await state.compute.stop()
+            finally:
+                await state.db.dispose()
 
     app = FastAPI(
         title="Kiln",

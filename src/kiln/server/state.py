@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kiln.compute import Compute
 from kiln.dbfs import DbfsStore
 from kiln.identity.auth_cache import PrincipalCache
 from kiln.secrets import SecretBox
@@ -22,3 +23,4 @@ class AppState:
     dbfs: DbfsStore
     secret_box: SecretBox
     principals: PrincipalCache
+    compute: Compute

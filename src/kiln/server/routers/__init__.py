@@ -2,7 +2,19 @@
 
 from fastapi import APIRouter
 
-from kiln.server.routers import dbfs, files, health, scim, secrets, tokens, workspace
+from kiln.server.routers import (
+    clusters,
+    dbfs,
+    driver_proxy,
+    files,
+    health,
+    libraries,
+    pools,
+    scim,
+    secrets,
+    tokens,
+    workspace,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -12,6 +24,10 @@ ROUTERS: list[APIRouter] = [
     dbfs.router,
     files.router,
     secrets.router,
+    clusters.router,
+    libraries.router,
+    pools.router,
+    driver_proxy.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -1,17 +1,27 @@
 """ORM models of every Kiln table (SQLAlchemy 2 typed mappings)."""
 
 from kiln.store.models.base import Base, UTCDateTime, now_utc, to_epoch_ms
+from kiln.store.models.compute import Cluster, ClusterEvent, ClusterRuntime
 from kiln.store.models.dbfs import DbfsHandle, FileUpload
 from kiln.store.models.identity import Group, GroupMember, Token, User
+from kiln.store.models.libraries import ClusterLibrary
+from kiln.store.models.pools import InstancePool, PoolInstance, PoolWaiter
 from kiln.store.models.secrets import Secret, SecretAcl, SecretScope
 from kiln.store.models.workspace import WorkspaceObject
 
 __all__ = [
     "Base",
+    "Cluster",
+    "ClusterEvent",
+    "ClusterLibrary",
+    "ClusterRuntime",
     "DbfsHandle",
     "FileUpload",
     "Group",
     "GroupMember",
+    "InstancePool",
+    "PoolInstance",
+    "PoolWaiter",
     "Secret",
     "SecretAcl",
     "SecretScope",

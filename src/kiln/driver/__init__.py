@@ -1,0 +1,17 @@
+"""Code that runs inside a cluster: the driver runtime and its control endpoint.
+
+Invariants: nothing here imports the control plane (`kiln.server`, `kiln.compute`,
+`kiln.store`); the control endpoint listens on loopback only and answers nothing without the
+cluster's control secret; the runtime survives its control plane (it is adopted again after a
+restart) and stops Spark cleanly on SIGTERM.
+"""
+
+from kiln.driver.protocol import (
+    AUTH_HEADER,
+    DriverConfig,
+    DriverState,
+    read_state_file,
+    write_json_atomic,
+)
+
+__all__ = ["AUTH_HEADER", "DriverConfig", "DriverState", "read_state_file", "write_json_atomic"]
