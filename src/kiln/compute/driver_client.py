@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from kiln.driver.protocol import PATH_HEALTH, PATH_SHUTDOWN, PATH_SMOKE_JOB, PATH_STATUS
 
 __all__ = ["DriverClient", "DriverUnavailable", "read_secrets"]
@@ -46,6 +44,9 @@ class DriverClient:
         body: dict[str, Any] | None = None,
         wait: float | None = None,
     ) -> dict[str, Any]:
+        # Imported here: httpx pulls in rich and pygments (~0.3 s), off the server's start path.
+        import httpx
+
         try:
             async with httpx.AsyncClient(timeout=wait or self.timeout) as client:
                 response = await client.request(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
@@ -65,6 +64,9 @@ async def proxy(
     if "accept-encoding" not in request.headers:
         # httpx would ask for gzip by default and the raw bytes pass through undecoded.
         headers.append(("accept-encoding", "identity"))
+    # Imported here: httpx pulls in rich and pygments (~0.3 s), off the server's start path.
+    import httpx
+
     client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
     upstream = client.build_request(
         request.method,
