@@ -90,7 +90,8 @@ async def _get_row(session: AsyncSession, cluster_id: object) -> Cluster:
     return row
 
 
-def _require_manage(principal: Principal, row: Cluster) -> None:
+def require_manage(principal: Principal, row: Cluster) -> None:
+    """Raise 403 unless the principal may manage the cluster (admin, owner or single user)."""
     if principal.is_admin or row.owner_id == principal.user_id:
         return
     single_user = row.spec.get("single_user_name")
@@ -153,7 +154,7 @@ async def edit_cluster(
 ) -> None:
     """Replace a cluster's spec; a RUNNING cluster restarts to apply it, as on Databricks."""
     row = await _get_row(session, body.get("cluster_id"))
-    _require_manage(principal, row)
+    require_manage(principal, row)
     if row.state not in (State.RUNNING, State.TERMINATED):
         raise _unexpected_state(row)
     spec = _spec(compute, {k: v for k, v in body.items() if k != "cluster_id"})
@@ -186,7 +187,7 @@ async def start_cluster(
 ) -> None:
     """Start a TERMINATED cluster again with its recorded spec."""
     row = await _get_row(session, cluster_id)
-    _require_manage(principal, row)
+    require_manage(principal, row)
     if row.state != State.TERMINATED:
         raise _unexpected_state(row)
     spec = _spec(compute, row.spec)
@@ -210,7 +211,7 @@ async def restart_cluster(
 ) -> None:
     """Restart a RUNNING cluster (refused with INVALID_STATE otherwise, as Databricks does)."""
     row = await _get_row(session, cluster_id)
-    _require_manage(principal, row)
+    require_manage(principal, row)
     if row.state != State.RUNNING:
         raise _unexpected_state(row)
     spec = _spec(compute, row.spec)
@@ -233,7 +234,7 @@ async def resize_cluster(
 ) -> None:
     """Give a RUNNING cluster a new worker count (or autoscale bounds)."""
     row = await _get_row(session, cluster_id)
-    _require_manage(principal, row)
+    require_manage(principal, row)
     if num_workers is None and autoscale is None:
         raise InvalidParameterValue("num_workers: set either num_workers or autoscale.")
     raw = {k: v for k, v in row.spec.items() if k not in ("num_workers", "autoscale")}
@@ -280,7 +281,7 @@ async def terminate_cluster(
 ) -> None:
     """Terminate a cluster (`clusters/delete`); a no-op once it is terminating or terminated."""
     row = await _get_row(session, cluster_id)
-    _require_manage(principal, row)
+    require_manage(principal, row)
     if row.state in (State.TERMINATING, State.TERMINATED):
         return
     begin_termination(
@@ -299,7 +300,7 @@ async def permanent_delete(
 ) -> None:
     """Terminate a cluster if needed and remove it; it disappears from the API at once."""
     row = await _get_row(session, cluster_id)
-    _require_manage(principal, row)
+    require_manage(principal, row)
     row.deleted_at = now_utc()
     if row.state not in (State.TERMINATING, State.TERMINATED):
         begin_termination(
@@ -437,7 +438,7 @@ async def proxy_target(
     if org_id not in ("0", compute.settings.workspace_id):
         raise ResourceDoesNotExist(f"Workspace {org_id} does not exist.")
     row = await _get_row(session, cluster_id)
-    _require_manage(principal, row)
+    require_manage(principal, row)
     runtime = await session.get(ClusterRuntime, cluster_id)
     handle = handle_of(runtime)
     if handle is None or row.state not in (State.RUNNING, State.RESIZING):

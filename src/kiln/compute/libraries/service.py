@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kiln.compute.clusters import require_manage
 from kiln.compute.libraries.spec import parse_libraries
 from kiln.compute.libraries.statuses import LibraryStatus, transition
 from kiln.compute.states import State
-from kiln.errors import InvalidParameterValue, PermissionDenied, ResourceDoesNotExist
+from kiln.errors import InvalidParameterValue, ResourceDoesNotExist
 from kiln.identity import Principal
 from kiln.store.models import Cluster, ClusterLibrary, now_utc
 
@@ -36,15 +37,8 @@ async def _cluster(session: AsyncSession, cluster_id: object) -> Cluster:
     return row
 
 
-def _require_manage(principal: Principal, row: Cluster) -> None:
-    if principal.is_admin or row.owner_id == principal.user_id:
-        return
-    single_user = row.spec.get("single_user_name")
-    if isinstance(single_user, str) and single_user.lower() == principal.user_name.lower():
-        return
-    raise PermissionDenied(
-        f"User {principal.user_name} does not have Manage permission on cluster {row.cluster_id}."
-    )
+# One rule for who manages a cluster: the clusters service owns it.
+_require_manage = require_manage
 
 
 async def _rows(session: AsyncSession, cluster_id: str | None) -> list[ClusterLibrary]:
