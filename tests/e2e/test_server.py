@@ -57,6 +57,20 @@ def test_openapi_document(admin: httpx.Client) -> None:
     assert doc["openapi"].startswith("3.")
     for path in ("/api/2.0/token/create", "/api/2.0/preview/scim/v2/Me"):
         assert path in doc["paths"]
+    # Alias prefixes are listed too, with operation ids of their own.
+    assert (
+        doc["paths"]["/api/2.0/scim/v2/Users/{id}"]["get"]["operationId"]
+        != (doc["paths"]["/api/2.0/preview/scim/v2/Users/{id}"]["get"]["operationId"])
+    )
+
+
+def test_alias_prefixes_reach_the_same_routes(admin: httpx.Client) -> None:
+    me = admin.get("/api/2.0/preview/scim/v2/Me").json()
+    assert admin.get("/api/2.0/scim/v2/Me").json()["userName"] == me["userName"]
+    r = admin.get(f"/api/2.0/scim/v2/Users/{me['id']}")
+    assert r.status_code == 200 and r.json()["id"] == me["id"]
+    # Only whole path segments are aliases: a look-alike prefix is not rewritten.
+    assert_error(admin.get("/api/2.0/scim/v2Me"), 404, "ENDPOINT_NOT_FOUND")
 
 
 def test_text_json_body_is_accepted(admin: httpx.Client) -> None:

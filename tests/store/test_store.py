@@ -143,8 +143,26 @@ def test_downgrade_to_base_and_back(store_url: str) -> None:
     assert table_names(store_url) == TABLES | {"alembic_version"}
 
 
+def test_new_store_is_created_without_alembic(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Alembic ran on an empty store")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(command, "upgrade", must_not_run)
+        upgrade(store_url)
+    assert table_names(store_url) == TABLES | {"alembic_version"}
+    assert revision(store_url) == HEAD_REVISION
+    # Alembic agrees it is at head, and can take it down and up again.
+    command.upgrade(alembic_config(store_url), "head")
+    command.downgrade(alembic_config(store_url), "base")
+    assert table_names(store_url) == {"alembic_version"}
+
+
 def test_models_match_migrated_schema(store_url: str) -> None:
-    upgrade(store_url)
+    # Alembic's own upgrade, not the create-at-head shortcut, so the migrations are compared.
+    command.upgrade(alembic_config(store_url), "head")
     engine = create_engine(sync_url(store_url))
     try:
         with engine.connect() as conn:

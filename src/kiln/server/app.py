@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kiln import __version__
@@ -17,9 +20,11 @@ from kiln.identity import Principal, bootstrap_admin
 from kiln.identity.auth_cache import PrincipalCache
 from kiln.identity.users import get_user_by_name
 from kiln.secrets import SecretBox
+from kiln.server.aliases import AliasMiddleware, add_aliases_to_openapi
 from kiln.server.errors import install_error_handlers
+from kiln.server.lazy_routes import LazyArea
 from kiln.server.middleware import AuthMiddleware, FramingMiddleware
-from kiln.server.routers import ROUTERS
+from kiln.server.routers import ALIASES, AREAS, EAGER_MODULES
 from kiln.server.state import AppState
 from kiln.settings import KilnSettings
 from kiln.store import Database, upgrade
@@ -92,10 +97,36 @@ def create_app(settings: KilnSettings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for router in ROUTERS:
-        app.include_router(router)
+    for module in EAGER_MODULES:
+        app.include_router(importlib.import_module(module).router)
+    areas = [LazyArea(area) for area in AREAS]
+    app.router.routes.extend(areas)
     app.add_middleware(
         AuthMiddleware, db=lambda: app.state.kiln.db, cache=lambda: app.state.kiln.principals
     )
     app.add_middleware(FramingMiddleware, limits=settings.limits)
+    # Outermost, so framing, auth and routing all see the canonical path.
+    app.add_middleware(AliasMiddleware, aliases=ALIASES)
+    _complete_openapi(app, areas)
     return app
+
+
+def _complete_openapi(app: FastAPI, areas: list[LazyArea]) -> None:
+    """Make /openapi.json cover every area (loading them all) and list the alias paths."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            routes = [r for r in app.routes if not isinstance(r, LazyArea)]
+            for area in areas:
+                routes.extend(area.router.routes)
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=routes,
+            )
+            add_aliases_to_openapi(document, ALIASES)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

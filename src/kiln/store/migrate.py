@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 __all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "sync_url", "upgrade"]
@@ -23,14 +23,44 @@ def sync_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def _current_revision(url: str) -> str | None:
+def _current_revision(url: str) -> tuple[str | None, bool]:
+    """The stamped revision, and whether the database holds no tables at all."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
+            empty = not inspect(conn).get_table_names()
             try:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
             except Exception:
-                return None
+                revision = None
+            return revision, empty
+    finally:
+        engine.dispose()
+
+
+def _create_at_head(url: str) -> None:
+    """Create an empty database's schema from the models and stamp it at HEAD_REVISION.
+
+    Running every migration on a new data dir costs seconds of the first start; the models
+    are the same schema (a store test compares them with the migrated one), so a new store
+    is created in one step and later migrations apply to it as to any other.
+    """
+    from kiln.store.models import Base
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn)
+            # The table Alembic itself would create, with the same constraint name.
+            conn.execute(
+                text(
+                    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+                )
+            )
+            conn.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION}
+            )
     finally:
         engine.dispose()
 
@@ -38,7 +68,11 @@ def _current_revision(url: str) -> str | None:
 def upgrade(url: str) -> None:
     """Migrate the database at `url` (async or sync form) to HEAD_REVISION."""
     url = sync_url(url)
-    if _current_revision(url) == HEAD_REVISION:
+    revision, empty = _current_revision(url)
+    if revision == HEAD_REVISION:
+        return
+    if revision is None and empty:
+        _create_at_head(url)
         return
     from alembic import command
     from alembic.config import Config

@@ -1,33 +1,34 @@
-"""Every router the app mounts, in one list."""
+"""Every API area the app serves: the health probes eagerly, the rest built on first use.
 
-from fastapi import APIRouter
+An area's module is imported only when a request first reaches one of its prefixes (see
+kiln.server.lazy_routes), so the server's cold start does not grow with the API. Adding an
+area: write its module with a `router`, then add one `Area` line here.
+"""
 
-from kiln.server.routers import (
-    clusters,
-    dbfs,
-    driver_proxy,
-    files,
-    health,
-    libraries,
-    pools,
-    scim,
-    secrets,
-    tokens,
-    workspace,
+from kiln.server.fastapi_compat import skip_pydantic_v1_probe
+from kiln.server.lazy_routes import Area
+
+# Before any route is built: route building is where FastAPI would import pydantic.v1.
+skip_pydantic_v1_probe()
+
+# Served eagerly: /health must answer the moment the server is up.
+EAGER_MODULES: tuple[str, ...] = ("kiln.server.routers.health",)
+
+AREAS: tuple[Area, ...] = (
+    Area("kiln.server.routers.tokens", ("/api/2.0/token", "/api/2.0/token-management")),
+    Area("kiln.server.routers.scim", ("/api/2.0/preview/scim/v2",)),
+    Area("kiln.server.routers.workspace", ("/api/2.0/workspace",)),
+    Area("kiln.server.routers.dbfs", ("/api/2.0/dbfs",)),
+    Area("kiln.server.routers.files", ("/api/2.0/fs",)),
+    Area("kiln.server.routers.secrets", ("/api/2.0/secrets",)),
+    Area("kiln.server.routers.clusters", ("/api/2.0/clusters", "/api/2.1/clusters")),
+    Area("kiln.server.routers.libraries", ("/api/2.0/libraries", "/api/2.0/kiln/libraries")),
+    Area("kiln.server.routers.pools", ("/api/2.0/instance-pools",)),
+    Area("kiln.server.routers.driver_proxy", ("/driver-proxy", "/driver-proxy-api")),
 )
 
-ROUTERS: list[APIRouter] = [
-    health.router,
-    tokens.router,
-    scim.router,
-    workspace.router,
-    dbfs.router,
-    files.router,
-    secrets.router,
-    clusters.router,
-    libraries.router,
-    pools.router,
-    driver_proxy.router,
-]
+# Alias prefix -> canonical prefix: an area's routes are registered once, under the canonical
+# prefix, and the alias is rewritten before routing (see kiln.server.aliases).
+ALIASES: dict[str, str] = {"/api/2.0/scim/v2": "/api/2.0/preview/scim/v2"}
 
-__all__ = ["ROUTERS"]
+__all__ = ["ALIASES", "AREAS", "EAGER_MODULES"]

@@ -21,7 +21,8 @@ from kiln.server.schemas.scim import (
 
 router = APIRouter(tags=["scim"])
 
-PREFIXES = ("/api/2.0/preview/scim/v2", "/api/2.0/scim/v2")
+# Also served under /api/2.0/scim/v2 (an alias, see kiln.server.routers.ALIASES).
+PREFIX = "/api/2.0/preview/scim/v2"
 
 
 async def _user_json(session: Session, user_id: int) -> dict[str, Any]:
@@ -163,21 +164,17 @@ async def delete_group(id: str, session: Session, principal: CurrentPrincipal) -
     return Response(status_code=204)
 
 
-for _prefix in PREFIXES:
-    _hidden = _prefix != PREFIXES[0]
-    router.add_api_route(f"{_prefix}/Me", me, methods=["GET"], include_in_schema=not _hidden)
-    for _path, _endpoint, _methods in (
-        ("/Users", list_users, ["GET"]),
-        ("/Users", create_user, ["POST"]),
-        ("/Users/{id}", get_user, ["GET"]),
-        ("/Users/{id}", patch_user, ["PATCH"]),
-        ("/Users/{id}", delete_user, ["DELETE"]),
-        ("/Groups", list_groups, ["GET"]),
-        ("/Groups", create_group, ["POST"]),
-        ("/Groups/{id}", get_group, ["GET"]),
-        ("/Groups/{id}", patch_group, ["PATCH"]),
-        ("/Groups/{id}", delete_group, ["DELETE"]),
-    ):
-        router.add_api_route(
-            _prefix + _path, _endpoint, methods=_methods, include_in_schema=not _hidden
-        )
+router.add_api_route(f"{PREFIX}/Me", me, methods=["GET"])
+for _path, _endpoint, _methods in (
+    ("/Users", list_users, ["GET"]),
+    ("/Users", create_user, ["POST"]),
+    ("/Users/{id}", get_user, ["GET"]),
+    ("/Users/{id}", patch_user, ["PATCH"]),
+    ("/Users/{id}", delete_user, ["DELETE"]),
+    ("/Groups", list_groups, ["GET"]),
+    ("/Groups", create_group, ["POST"]),
+    ("/Groups/{id}", get_group, ["GET"]),
+    ("/Groups/{id}", patch_group, ["PATCH"]),
+    ("/Groups/{id}", delete_group, ["DELETE"]),
+):
+    router.add_api_route(PREFIX + _path, _endpoint, methods=_methods)
