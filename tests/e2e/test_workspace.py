@@ -116,6 +116,19 @@ def test_home_users_and_shared_are_created_on_first_use(
     assert [o.path for o in w.workspace.list("/Users")] == [f"/Users/{name}"]
 
 
+def test_a_deleted_home_is_made_again_on_next_use(
+    server: Server, sdk: WorkspaceClient, make_user: Callable[..., tuple[str, str]]
+) -> None:
+    name, token = make_user("ws-rehome")
+    w = user_client(server, token)
+    w.workspace.mkdirs(f"/Users/{name}/sub")
+    assert w.workspace.get_status(f"/Users/{name}/sub").object_type == ObjectType.DIRECTORY
+    sdk.workspace.delete(f"/Users/{name}", recursive=True)
+    # The home comes back empty on the user's next call (however often it was seen before).
+    assert w.workspace.get_status(f"/Users/{name}").object_type == ObjectType.DIRECTORY
+    assert list(w.workspace.list(f"/Users/{name}")) == []
+
+
 @pytest.mark.parametrize("language", list(Language), ids=lambda lang: lang.value)
 def test_source_and_jupyter_round_trip(
     sdk: WorkspaceClient, folder: str, language: Language

@@ -41,6 +41,10 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
+            from kiln.store.sqlite_one_hop import use_one_hop_cursors
+
+            # Listeners run in order: the swap comes first so the pragmas use the new cursors.
+            event.listen(self.engine.sync_engine, "connect", use_one_hop_cursors)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # A Session class of this database's own, so listeners (e.g. cache invalidation) attach
         # to its sessions only.

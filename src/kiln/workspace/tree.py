@@ -157,12 +157,27 @@ async def _insert_folder(session: AsyncSession, path: str, owner_id: int | None)
             raise ResourceAlreadyExists(f"Path ({path}) already exists.") from None
 
 
+# Homes seen to exist, per database: every workspace call ensures the caller's home, and once
+# it is known to exist that check costs no query (it was half the queries of a get-status).
+# Deleting a home or a folder above one forgets them all (delete_path).
+_homes_seen: set[tuple[str, int]] = set()
+
+
+def _home_key(session: AsyncSession, actor: Actor) -> tuple[str, int]:
+    return (str(session.get_bind().engine.url), actor.user_id)
+
+
 async def ensure_home(session: AsyncSession, actor: Actor) -> None:
     """Create `/Users`, `/Shared` and the actor's home folder on first use."""
+    key = _home_key(session, actor)
+    if key in _homes_seen:
+        return
     home = home_of(actor)
     if home.count("/") != 2 or normalize_absolute_path(home) != home:
         raise InvalidParameterValue(f"User name {actor.user_name!r} cannot name a home folder.")
     if await _find(session, home) is not None:
+        # Only a home seen committed is remembered, never one this transaction inserts.
+        _homes_seen.add(key)
         return
     for folder in (USERS, SHARED):
         if await _find(session, folder) is None:
@@ -314,6 +329,8 @@ async def delete_path(session: AsyncSession, actor: Actor, path: str, *, recursi
     _check_read(actor, path)
     row = await get_object(session, actor, path)
     _check_write(actor, path)
+    if path in ("/", USERS) or path.startswith(USERS + "/"):
+        _homes_seen.clear()
     if row.object_type == ObjectType.DIRECTORY:
         has_children = await session.scalar(
             select(WorkspaceObject.id).where(WorkspaceObject.parent_path == path).limit(1)
