@@ -10,7 +10,7 @@ import pytest
 
 from kiln.dbfs import Entry
 from kiln.errors import InvalidParameterValue, MaxBlockSizeExceeded
-from kiln.server.schemas.dbfs import FileInfo, check_block, decode_block, read_response_body
+from kiln.server.schemas.dbfs import FileInfo, decode_block, read_response_body
 from kiln.server.schemas.files import DirectoryEntry
 
 LIMIT = 1024 * 1024
@@ -20,13 +20,6 @@ LIMIT = 1024 * 1024
 def test_decode_block_round_trips(size: int) -> None:
     data = os.urandom(size)
     assert decode_block(base64.b64encode(data).decode(), LIMIT) == data
-
-
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, LIMIT - 1, LIMIT])
-def test_check_block_knows_the_size_without_decoding(size: int) -> None:
-    encoded = base64.b64encode(os.urandom(size)).decode()
-    raw, decoded_size = check_block(encoded, LIMIT)
-    assert raw == encoded.encode() and decoded_size == size
 
 
 @pytest.mark.parametrize("size", [LIMIT + 1, LIMIT + 3, 3 * LIMIT])

@@ -4,7 +4,6 @@ delete and move. Paths arrive as `/x` or `dbfs:/x`.
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import functools
 from typing import Any
@@ -25,7 +24,6 @@ from kiln.server.schemas.dbfs import (
     MkdirsRequest,
     MoveRequest,
     PutRequest,
-    check_block,
     decode_block,
     parse_model,
     read_model,
@@ -91,14 +89,14 @@ async def add_block(
     # Parsed by pydantic straight from the bytes: several times faster than json.loads on the
     # 1.4 MB string every block carries, and add-block is the SDK's whole upload path.
     body = await read_model(request, AddBlockRequest, limits.json_body)
-    raw, size = check_block(body.data, limits.dbfs_block)
+    data = decode_block(body.data, limits.dbfs_block)
     await handles.add_block(
         session,
         state.dbfs,
         me.user_id,
         body.handle,
-        functools.partial(binascii.a2b_base64, raw),
-        size=size,
+        functools.partial(bytes, data),
+        size=len(data),
         max_block=limits.dbfs_block,
     )
     return {}

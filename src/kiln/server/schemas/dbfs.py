@@ -23,7 +23,6 @@ __all__ = [
     "MkdirsRequest",
     "MoveRequest",
     "PutRequest",
-    "check_block",
     "decode_block",
     "parse_model",
     "read_model",
@@ -91,37 +90,24 @@ class ListStatusResponse(BaseModel):
     files: list[FileInfo]
 
 
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+def decode_block(data: str, limit: int, *, what: str = "data") -> bytes:
+    """Base64 `data` decoded, refused if invalid or if it holds more than `limit` bytes.
 
-
-def check_block(data: str, limit: int, *, what: str = "data") -> tuple[bytes, int]:
-    """Validate base64 `data` without decoding it: its ASCII bytes and decoded size.
-
-    Any string that passes decodes without error, so decoding can happen later, in a thread.
+    One pass: binascii's strict mode validates while it decodes (alphabet, padding only at the
+    end, whole quanta), where a separate validation scan cost as much again on every block.
     """
-    # The size is checked first, so an oversized block is never scanned or expanded.
+    # The size is checked first, so an oversized block is never decoded.
     if len(data) > (limit + 2) // 3 * 4:
         raise MaxBlockSizeExceeded(f"The {what} block exceeds the limit of {limit} bytes.")
     try:
-        raw = data.encode("ascii")
-    except UnicodeEncodeError:
+        decoded = binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error):
         raise InvalidParameterValue(f"{what} is not valid base64.") from None
-    # Deleting the alphabet leaves only the padding, which must close the string.
-    padding = raw.translate(None, _BASE64_ALPHABET)
-    if len(raw) % 4 or len(padding) > 2 or padding.strip(b"=") or not raw.endswith(padding):
-        raise InvalidParameterValue(f"{what} is not valid base64.")
-    size = len(raw) // 4 * 3 - len(padding)
-    if size > limit:
+    if len(decoded) > limit:
         raise MaxBlockSizeExceeded(
-            f"The {what} block of {size} bytes exceeds the limit of {limit} bytes."
+            f"The {what} block of {len(decoded)} bytes exceeds the limit of {limit} bytes."
         )
-    return raw, size
-
-
-def decode_block(data: str, limit: int, *, what: str = "data") -> bytes:
-    """Base64 `data` decoded, refused if invalid or if it holds more than `limit` bytes."""
-    raw, _ = check_block(data, limit, what=what)
-    return binascii.a2b_base64(raw)
+    return decoded
 
 
 def read_response_body(data: bytes) -> bytes:
