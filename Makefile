@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m bench.foundation
 	$(BIN)/python -m bench.clusters
 	$(BIN)/python -m bench.pools
+	$(BIN)/python -m bench.execution
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

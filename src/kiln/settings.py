@@ -50,6 +50,8 @@ class ComputeSettings(BaseSettings):
     # Seconds in one autotermination "minute": tests shrink it to a second so idle clusters
     # stop quickly while the API still validates Databricks' 10-10000 minute range.
     autotermination_minute_seconds: float = 60.0
+    # The same for instance pools' idle_instance_autotermination_minutes.
+    pool_idle_minute_seconds: float = 60.0
     # How often the supervisor reconciles clusters (health, autoscale) and the autotermination
     # service looks for idle clusters.
     supervisor_interval_seconds: float = 2.0

@@ -9,170 +9,79 @@ must be gone by the end.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import json
 import os
 import signal
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
+from compute_support import (
+    RUNTIME,
+    SMALL,
+    WAIT,
+    ComputeUser,
+    cluster_home,
+    compute_env,
+    driver_state,
+    gone,
+    kill_tagged,
+    proxy_get,
+    running_compute_server,
+    smoke_job,
+    tagged,
+    unique,
+    wait_for,
+    wait_state,
+)
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import InvalidParameterValue, InvalidState, ResourceDoesNotExist
+from databricks.sdk.errors import (
+    InvalidParameterValue,
+    InvalidState,
+    PermissionDenied,
+    ResourceDoesNotExist,
+)
 from databricks.sdk.service.compute import (
     AutoScale,
+    ClusterAccessControlRequest,
     ClusterDetails,
     ClusterLogConf,
+    ClusterPermissionLevel,
     DbfsStorageInfo,
     EventType,
     GetEventsOrder,
     InitScriptInfo,
     ListClustersFilterBy,
     State,
+    UpdateClusterResource,
     WorkspaceStorageInfo,
 )
 from databricks.sdk.service.workspace import ImportFormat
 
-from kiln.compute.driver_client import DriverClient
 from support import Server, assert_error, start_server, stop_server_process
 
-SMALL = "kiln.test.small"
-RUNTIME = "16.4.x-scala2.13"
-WAIT = timedelta(minutes=8)
-ENV = {
-    "KILN_COMPUTE_NODE_TYPES": json.dumps(
-        [
-            {"node_type_id": SMALL, "num_cores": 1, "memory_mb": 1024},
-            {"node_type_id": "kiln.test.medium", "num_cores": 2, "memory_mb": 2048},
-        ]
-    ),
-    "KILN_COMPUTE_SUPERVISOR_INTERVAL_SECONDS": "1",
+ENV = compute_env(
     # One autotermination "minute" is 2 s: autotermination_minutes=10 stops after ~20 s idle.
-    "KILN_COMPUTE_AUTOTERMINATION_MINUTE_SECONDS": "2",
-    "KILN_COMPUTE_AUTOTERMINATION_INTERVAL_SECONDS": "1",
-    "KILN_COMPUTE_LOG_DELIVERY_INTERVAL_SECONDS": "3",
-    "KILN_COMPUTE_STOP_GRACE_SECONDS": "3",
-    "KILN_COMPUTE_AUTOSCALE_UP_SECONDS": "2",
-    "KILN_COMPUTE_AUTOSCALE_DOWN_SECONDS": "5",
-}
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def tagged(home_prefix: Path) -> list[psutil.Process]:
-    """Live processes whose cluster tag is under `home_prefix` (a data dir's clusters)."""
-    found = []
-    prefix = str(home_prefix)
-    for proc in psutil.process_iter():
-        try:
-            home = proc.environ().get("KILN_CLUSTER_HOME", "")
-            if home.startswith(prefix) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def cluster_home(server: Server, cluster_id: str) -> Path:
-    return server.data_dir.resolve() / "clusters" / cluster_id
-
-
-def kill_tagged(home_prefix: Path) -> None:
-    """Stop, by PID, whatever a test left running (SIGKILL: the test already failed)."""
-    for proc in tagged(home_prefix):
-        try:
-            proc.kill()
-        except psutil.Error:
-            continue
-    psutil.wait_procs(tagged(home_prefix), timeout=10)
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    """Poll until `check()` is truthy (a deadline, not a measurement)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def gone(server: Server, cluster_id: str) -> bool:
-    return not tagged(cluster_home(server, cluster_id))
-
-
-def driver_state(server: Server, cluster_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (cluster_home(server, cluster_id) / "driver-state.json").read_text()
-    )
-    return data
-
-
-def smoke_job(server: Server, cluster_id: str, tasks: int = 2, task_ms: int = 0) -> int:
-    """Run a small Spark job on the cluster through its driver's control endpoint."""
-    home = cluster_home(server, cluster_id)
-    url = f"http://127.0.0.1:{driver_state(server, cluster_id)['control_port']}"
-    client = DriverClient.from_files(url, str(home / "secrets.json"))
-    result = asyncio.run(client.smoke_job(tasks, task_ms))
-    return int(result["count"])
-
-
-def wait_state(w: WorkspaceClient, cluster_id: str, *states: State) -> ClusterDetails:
-    """Poll every half second (the SDK's back-off can outwait a short-lived state)."""
-    return wait_for(
-        lambda: (d := w.clusters.get(cluster_id)).state in states and d,
-        f"{cluster_id} to reach {states}",
-        timeout=WAIT.total_seconds(),
-    )
-
-
-def proxy_get(admin: httpx.Client, cluster_id: str, port: int, path: str) -> httpx.Response:
-    return admin.get(f"/driver-proxy-api/o/1/{cluster_id}/{port}/{path}")
+    autotermination_minute_seconds="2",
+    autotermination_interval_seconds="1",
+    log_delivery_interval_seconds="3",
+    autoscale_up_seconds="2",
+    autoscale_down_seconds="5",
+)
 
 
 # --- fixtures -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def compute_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of our own: small node types, second-scale knobs, nothing shared."""
-    srv = start_server(tmp_path_factory.mktemp("clusters") / "data", env=ENV)
-    homes = srv.data_dir.resolve() / "clusters"
-    try:
+    with running_compute_server(tmp_path_factory.mktemp("clusters") / "data", ENV) as srv:
         yield srv
-    finally:
-        code = stop_server_process(srv.process)
-        leftovers = [p.pid for p in tagged(homes)]
-        kill_tagged(homes)
-    assert code == 0
-    assert leftovers == [], "a clean stop of the server left Spark processes running"
-
-
-@pytest.fixture(scope="module")
-def w(cluster_server: Server) -> WorkspaceClient:
-    return WorkspaceClient(host=cluster_server.url, token=cluster_server.token, auth_type="pat")
-
-
-@pytest.fixture(scope="module")
-def http(cluster_server: Server) -> Iterator[httpx.Client]:
-    with cluster_server.client() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +120,7 @@ def workers(w: WorkspaceClient) -> ClusterDetails:
 
 
 def test_single_node_cluster_runs_spark(
-    w: WorkspaceClient, cluster_server: Server, single: ClusterDetails
+    w: WorkspaceClient, compute_server: Server, single: ClusterDetails
 ) -> None:
     cid = single.cluster_id
     assert cid is not None
@@ -228,10 +137,10 @@ def test_single_node_cluster_runs_spark(
     assert not details.executors
     assert details.spark_context_id is not None
     assert details.creator_user_name == "admin@kiln.local"
-    assert smoke_job(cluster_server, cid, tasks=3) == 3
+    assert smoke_job(compute_server, cid, tasks=3) == 3
     # spark_env_vars and the interpreter reach the driver's processes.
     runtime = [
-        p for p in tagged(cluster_home(cluster_server, cid)) if "kiln.driver.runtime" in p.cmdline()
+        p for p in tagged(cluster_home(compute_server, cid)) if "kiln.driver.runtime" in p.cmdline()
     ]
     assert len(runtime) == 1
     env = runtime[0].environ()
@@ -269,14 +178,14 @@ def test_node_types_and_spark_versions(w: WorkspaceClient) -> None:
 
 
 def test_spark_ui_only_through_the_proxy(
-    cluster_server: Server,
+    compute_server: Server,
     http: httpx.Client,
-    make_cluster_user: Callable[[], httpx.Client],
+    make_compute_user: Callable[[], ComputeUser],
     single: ClusterDetails,
 ) -> None:
     cid = single.cluster_id
     assert cid is not None
-    state = driver_state(cluster_server, cid)
+    state = driver_state(compute_server, cid)
     ui = state["ui_port"]
     apps = proxy_get(http, cid, ui, "api/v1/applications")
     assert apps.status_code == 200, apps.text
@@ -291,7 +200,7 @@ def test_spark_ui_only_through_the_proxy(
     # Every port of the cluster listens on loopback only.
     listening = [
         c.laddr
-        for p in tagged(cluster_home(cluster_server, cid))
+        for p in tagged(cluster_home(compute_server, cid))
         for c in p.net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     ]
@@ -301,10 +210,10 @@ def test_spark_ui_only_through_the_proxy(
     control = state["control_port"]
     assert_error(proxy_get(http, cid, control, "health"), 400, "INVALID_PARAMETER_VALUE")
     assert_error(proxy_get(http, "0000-000000-nothere0", ui, ""), 400, "INVALID_PARAMETER_VALUE")
-    other = make_cluster_user()
+    other = make_compute_user().http
     assert_error(proxy_get(other, cid, ui, "api/v1/applications"), 403, "PERMISSION_DENIED")
     anonymous = httpx.get(
-        f"{cluster_server.url}/driver-proxy-api/o/1/{cid}/{ui}/api/v1/applications"
+        f"{compute_server.url}/driver-proxy-api/o/1/{cid}/{ui}/api/v1/applications"
     )
     assert_error(anonymous, 401, "UNAUTHENTICATED")
 
@@ -329,15 +238,15 @@ def test_logs_are_delivered_to_dbfs(w: WorkspaceClient, single: ClusterDetails) 
     assert status is not None and status.last_attempted and not status.last_exception
 
 
-def test_restart(w: WorkspaceClient, cluster_server: Server, single: ClusterDetails) -> None:
+def test_restart(w: WorkspaceClient, compute_server: Server, single: ClusterDetails) -> None:
     cid = single.cluster_id or ""
     before = w.clusters.get(cid)
-    old_app = driver_state(cluster_server, cid)["app_id"]
+    old_app = driver_state(compute_server, cid)["app_id"]
     after = w.clusters.restart_and_wait(cid, timeout=WAIT)
     assert after.state == State.RUNNING
     assert (after.last_restarted_time or 0) > (before.last_restarted_time or 0)
-    assert driver_state(cluster_server, cid)["app_id"] != old_app
-    assert smoke_job(cluster_server, cid) == 2
+    assert driver_state(compute_server, cid)["app_id"] != old_app
+    assert smoke_job(compute_server, cid) == 2
 
 
 def test_events_page_through(
@@ -377,7 +286,9 @@ def test_events_page_through(
 
 
 def test_pin_and_unpin(
-    w: WorkspaceClient, make_cluster_user: Callable[[], httpx.Client], single: ClusterDetails
+    w: WorkspaceClient,
+    make_compute_user: Callable[[], ComputeUser],
+    single: ClusterDetails,
 ) -> None:
     cid = single.cluster_id or ""
     w.clusters.pin(cid)
@@ -387,7 +298,7 @@ def test_pin_and_unpin(
     assert cid not in {c.cluster_id for c in w.clusters.list(filter_by=pinned)}
     types = [e.type for e in w.clusters.events(cid)]
     assert EventType.PINNED in types and EventType.UNPINNED in types
-    other = make_cluster_user()
+    other = make_compute_user().http
     assert_error(
         other.post("/api/2.1/clusters/pin", json={"cluster_id": cid}), 403, "PERMISSION_DENIED"
     )
@@ -396,11 +307,220 @@ def test_pin_and_unpin(
     )
 
 
-def test_killed_driver_terminates_the_cluster(
-    w: WorkspaceClient, cluster_server: Server, single: ClusterDetails
+def test_update_without_restart_and_bad_masks(
+    w: WorkspaceClient, http: httpx.Client, compute_server: Server, single: ClusterDetails
 ) -> None:
     cid = single.cluster_id or ""
-    pid = driver_state(cluster_server, cid)["pid"]
+    app = driver_state(compute_server, cid)["app_id"]
+    name = unique("renamed")
+    # Name, tags and autotermination need no restart: the same Spark application goes on.
+    w.clusters.update(
+        cid,
+        "cluster_name,custom_tags,autotermination_minutes",
+        cluster=UpdateClusterResource(
+            cluster_name=name,
+            custom_tags={"ResourceClass": "SingleNode", "team": "updated"},
+            autotermination_minutes=0,
+        ),
+    )
+    details = w.clusters.get(cid)
+    assert details.state == State.RUNNING
+    assert details.cluster_name == name
+    assert details.custom_tags == {"ResourceClass": "SingleNode", "team": "updated"}
+    assert details.spark_conf == single.spark_conf
+    assert driver_state(compute_server, cid)["app_id"] == app
+    edited = list(w.clusters.events(cid, event_types=[EventType.EDITED]))
+    assert edited and edited[0].details is not None
+    assert edited[0].details.attributes is not None
+    assert edited[0].details.attributes.cluster_name == name
+    # A mask names fields of the cluster; anything else is refused, naming it.
+    for mask, named in (
+        ("", "update_mask"),
+        ("cluster_name,nonsense", "nonsense"),
+        ("spark_conf.spark.sql.shuffle.partitions", "spark_conf"),
+        ("autoscale.most_workers", "autoscale.most_workers"),
+        ("cluster_name,cluster_name", "cluster_name"),
+        ("cluster_id", "cluster_id"),
+    ):
+        r = http.post(
+            "/api/2.1/clusters/update",
+            json={"cluster_id": cid, "update_mask": mask, "cluster": {"cluster_name": "x"}},
+        )
+        assert named in assert_error(r, 400, "INVALID_PARAMETER_VALUE")["message"], mask
+    with pytest.raises(InvalidParameterValue, match="autotermination_minutes"):
+        w.clusters.update(
+            cid,
+            "autotermination_minutes",
+            cluster=UpdateClusterResource(autotermination_minutes=5),
+        )
+    r = http.post(
+        "/api/2.1/clusters/update",
+        json={"cluster_id": cid, "update_mask": "cluster_name", "cluster": "not an object"},
+    )
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    missing = {"cluster_id": "0101-000000-nothere1", "update_mask": "cluster_name"}
+    assert_error(
+        http.post("/api/2.1/clusters/update", json=missing), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert w.clusters.get(cid).cluster_name == name
+
+
+def test_update_spark_conf_restarts(
+    w: WorkspaceClient, http: httpx.Client, compute_server: Server, single: ClusterDetails
+) -> None:
+    cid = single.cluster_id or ""
+    app = driver_state(compute_server, cid)["app_id"]
+    conf = {**(single.spark_conf or {}), "spark.sql.shuffle.partitions": "5"}
+    w.clusters.update(cid, "spark_conf", cluster=UpdateClusterResource(spark_conf=conf))
+    assert w.clusters.get(cid).state == State.RESTARTING
+    # Databricks refuses an update while the cluster is not RUNNING or TERMINATED.
+    with pytest.raises(InvalidState):
+        w.clusters.update(cid, "cluster_name", cluster=UpdateClusterResource(cluster_name="x"))
+    details = w.clusters.wait_get_cluster_running(cid, timeout=WAIT)
+    assert details.spark_conf == conf
+    state = driver_state(compute_server, cid)
+    assert state["app_id"] != app
+    env = proxy_get(
+        http, cid, state["ui_port"], f"api/v1/applications/{state['app_id']}/environment"
+    )
+    assert dict(env.json()["sparkProperties"])["spark.sql.shuffle.partitions"] == "5"
+    assert smoke_job(compute_server, cid) == 2
+
+
+def test_cluster_permissions(
+    w: WorkspaceClient,
+    http: httpx.Client,
+    compute_server: Server,
+    make_compute_user: Callable[[], ComputeUser],
+    single: ClusterDetails,
+) -> None:
+    cid = single.cluster_id or ""
+    levels = w.clusters.get_permission_levels(cid).permission_levels or []
+    assert [lv.permission_level for lv in levels] == [
+        ClusterPermissionLevel.CAN_ATTACH_TO,
+        ClusterPermissionLevel.CAN_RESTART,
+        ClusterPermissionLevel.CAN_MANAGE,
+    ]
+    owner = w.clusters.get_permissions(cid)
+    assert owner.object_id == f"/clusters/{cid}" and owner.object_type == "cluster"
+    acl = {(a.user_name or a.group_name): a for a in owner.access_control_list or []}
+    assert acl["admin@kiln.local"].all_permissions is not None
+    assert acl["admin@kiln.local"].all_permissions[0].permission_level == (
+        ClusterPermissionLevel.CAN_MANAGE
+    )
+    admins = acl["admins"].all_permissions or []
+    assert admins[0].inherited is True
+
+    user = make_compute_user()
+    ui = driver_state(compute_server, cid)["ui_port"]
+    # No permission: every cluster operation is refused; reading the cluster is not.
+    assert user.sdk.clusters.get(cid).cluster_id == cid
+    for call in (
+        lambda: user.sdk.clusters.restart(cid),
+        lambda: user.sdk.clusters.delete(cid),
+        lambda: user.sdk.clusters.update(
+            cid, "cluster_name", cluster=UpdateClusterResource(cluster_name="mine")
+        ),
+        lambda: user.sdk.clusters.get_permissions(cid),
+        lambda: user.sdk.clusters.set_permissions(cid),
+    ):
+        with pytest.raises(PermissionDenied):
+            call()
+    assert_error(proxy_get(user.http, cid, ui, "api/v1/applications"), 403, "PERMISSION_DENIED")
+
+    # CAN_ATTACH_TO: the Spark UI and the permissions are readable; restarting is not.
+    w.clusters.set_permissions(
+        cid,
+        access_control_list=[
+            ClusterAccessControlRequest(
+                user_name=user.name, permission_level=ClusterPermissionLevel.CAN_ATTACH_TO
+            )
+        ],
+    )
+    assert proxy_get(user.http, cid, ui, "api/v1/applications").status_code == 200
+    assert user.sdk.clusters.get_permissions(cid).object_id == f"/clusters/{cid}"
+    with pytest.raises(PermissionDenied):
+        user.sdk.clusters.restart(cid)
+
+    # CAN_RESTART through a group (PATCH adds to the list): restart works, resize does not.
+    group = unique("restarters")
+    r = http.post(
+        "/api/2.0/preview/scim/v2/Groups",
+        json={"displayName": group, "members": [{"value": _user_id(http, user.name)}]},
+    )
+    assert r.status_code == 201, r.text
+    after = w.clusters.update_permissions(
+        cid,
+        access_control_list=[
+            ClusterAccessControlRequest(
+                group_name=group, permission_level=ClusterPermissionLevel.CAN_RESTART
+            )
+        ],
+    )
+    names = {a.user_name or a.group_name for a in after.access_control_list or []}
+    assert {user.name, group} <= names
+    with pytest.raises(PermissionDenied):
+        user.sdk.clusters.resize(cid, num_workers=1)
+    user.sdk.clusters.restart(cid)
+    w.clusters.wait_get_cluster_running(cid, timeout=WAIT)
+
+    # PUT replaces the whole list: the user's own grant goes, the group's CAN_MANAGE stays.
+    w.clusters.set_permissions(
+        cid,
+        access_control_list=[
+            ClusterAccessControlRequest(
+                group_name=group, permission_level=ClusterPermissionLevel.CAN_MANAGE
+            )
+        ],
+    )
+    names = {
+        a.user_name or a.group_name
+        for a in w.clusters.get_permissions(cid).access_control_list or []
+    }
+    assert user.name not in names and group in names
+    user.sdk.clusters.update(
+        cid, "autotermination_minutes", cluster=UpdateClusterResource(autotermination_minutes=0)
+    )
+    w.clusters.set_permissions(cid, access_control_list=[])
+    with pytest.raises(PermissionDenied):
+        user.sdk.clusters.restart(cid)
+
+    # Bad input names the entry; unknown clusters are 404.
+    base = f"/api/2.0/permissions/clusters/{cid}"
+    for entry, named in (
+        ({"user_name": user.name, "permission_level": "CAN_FLY"}, "permission_level"),
+        ({"user_name": "nobody@example.com", "permission_level": "CAN_RESTART"}, "user_name"),
+        ({"group_name": "no-such-group", "permission_level": "CAN_RESTART"}, "group_name"),
+        ({"service_principal_name": "sp", "permission_level": "CAN_RESTART"}, "service_principal"),
+        (
+            {"user_name": user.name, "group_name": group, "permission_level": "CAN_RESTART"},
+            "access_control_list[0]",
+        ),
+    ):
+        for method in ("PUT", "PATCH"):
+            r = http.request(method, base, json={"access_control_list": [entry]})
+            assert named in assert_error(r, 400, "INVALID_PARAMETER_VALUE")["message"]
+    assert_error(
+        http.put(base, json={"access_control_list": "everyone"}), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert_error(
+        http.get("/api/2.0/permissions/clusters/0101-000000-nothere1"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+
+
+def _user_id(http: httpx.Client, name: str) -> str:
+    r = http.get("/api/2.0/preview/scim/v2/Users", params={"filter": f'userName eq "{name}"'})
+    assert r.status_code == 200, r.text
+    return str(r.json()["Resources"][0]["id"])
+
+
+def test_killed_driver_terminates_the_cluster(
+    w: WorkspaceClient, compute_server: Server, single: ClusterDetails
+) -> None:
+    cid = single.cluster_id or ""
+    pid = driver_state(compute_server, cid)["pid"]
     os.kill(pid, signal.SIGKILL)
     details = w.clusters.wait_get_cluster_terminated(cid, timeout=WAIT)
     assert details.termination_reason is not None
@@ -410,7 +530,7 @@ def test_killed_driver_terminates_the_cluster(
     unavailable = list(w.clusters.events(cid, event_types=[EventType.DRIVER_UNAVAILABLE]))
     assert unavailable and unavailable[0].details is not None
     assert "exited" in (unavailable[0].details.driver_state_message or "")
-    wait_for(lambda: gone(cluster_server, cid), "the cluster's processes to go")
+    wait_for(lambda: gone(compute_server, cid), "the cluster's processes to go")
     w.clusters.permanent_delete(cid)
     with pytest.raises(ResourceDoesNotExist):
         w.clusters.get(cid)
@@ -437,13 +557,13 @@ def _roles(server: Server, cluster_id: str) -> dict[str, list[psutil.Process]]:
 
 @pytest.mark.slow
 def test_two_workers_run_real_executors(
-    w: WorkspaceClient, http: httpx.Client, cluster_server: Server, workers: ClusterDetails
+    w: WorkspaceClient, http: httpx.Client, compute_server: Server, workers: ClusterDetails
 ) -> None:
     cid = workers.cluster_id or ""
     details = w.clusters.get(cid)
     assert details.num_workers == 2
     assert details.executors is not None and len(details.executors) == 2
-    roles = _roles(cluster_server, cid)
+    roles = _roles(compute_server, cid)
     assert len(roles["master"]) == 1 and len(roles["worker"]) == 2
     assert len(roles["executor"]) == 2
     # Each executor is a child of its own worker JVM.
@@ -451,32 +571,49 @@ def test_two_workers_run_real_executors(
     parents = {p.ppid() for p in roles["executor"]}
     assert parents == worker_pids
     # Spark's own status API, through the control plane, shows the same two executors.
-    state = driver_state(cluster_server, cid)
+    state = driver_state(compute_server, cid)
     spark = proxy_get(
         http, cid, state["ui_port"], f"api/v1/applications/{state['app_id']}/executors"
     )
     assert spark.status_code == 200, spark.text
     ids = {e["id"] for e in spark.json() if e["id"] != "driver"}
     assert ids == {e.node_id for e in details.executors}
-    assert smoke_job(cluster_server, cid, tasks=4, task_ms=100) == 4
+    assert smoke_job(compute_server, cid, tasks=4, task_ms=100) == 4
 
 
 @pytest.mark.slow
-def test_resize(w: WorkspaceClient, cluster_server: Server, workers: ClusterDetails) -> None:
+def test_resize(w: WorkspaceClient, compute_server: Server, workers: ClusterDetails) -> None:
     cid = workers.cluster_id or ""
     w.clusters.resize_and_wait(cid, num_workers=1, timeout=WAIT)
     wait_for(lambda: len(w.clusters.get(cid).executors or []) == 1, "one executor")
-    wait_for(lambda: len(_roles(cluster_server, cid)["worker"]) == 1, "one worker JVM")
+    wait_for(lambda: len(_roles(compute_server, cid)["worker"]) == 1, "one worker JVM")
     assert w.clusters.get(cid).num_workers == 1
     resizing = list(w.clusters.events(cid, event_types=[EventType.RESIZING]))
     assert resizing and resizing[0].details is not None
     assert resizing[0].details.target_num_workers == 1
-    assert smoke_job(cluster_server, cid, tasks=2) == 2
+    assert smoke_job(compute_server, cid, tasks=2) == 2
+
+
+@pytest.mark.slow
+def test_update_size_only_resizes(
+    w: WorkspaceClient, compute_server: Server, workers: ClusterDetails
+) -> None:
+    cid = workers.cluster_id or ""
+    app = driver_state(compute_server, cid)["app_id"]
+    w.clusters.update(cid, "num_workers", cluster=UpdateClusterResource(num_workers=2))
+    assert w.clusters.get(cid).state == State.RESIZING
+    details = w.clusters.wait_get_cluster_running(cid, timeout=WAIT)
+    assert details.num_workers == 2
+    wait_for(lambda: len(w.clusters.get(cid).executors or []) == 2, "two executors")
+    # Resized under the same Spark application: no restart.
+    assert driver_state(compute_server, cid)["app_id"] == app
+    resizing = list(w.clusters.events(cid, event_types=[EventType.RESIZING]))
+    assert resizing[0].details is not None and resizing[0].details.target_num_workers == 2
 
 
 @pytest.mark.slow
 def test_edit_restarts_with_the_new_config(
-    w: WorkspaceClient, http: httpx.Client, cluster_server: Server, workers: ClusterDetails
+    w: WorkspaceClient, http: httpx.Client, compute_server: Server, workers: ClusterDetails
 ) -> None:
     cid = workers.cluster_id or ""
     name = unique("edited")
@@ -492,7 +629,7 @@ def test_edit_restarts_with_the_new_config(
     details = w.clusters.wait_get_cluster_running(cid, timeout=WAIT)
     assert details.cluster_name == name
     assert details.spark_conf == {"spark.sql.shuffle.partitions": "3"}
-    state = driver_state(cluster_server, cid)
+    state = driver_state(compute_server, cid)
     env = proxy_get(
         http, cid, state["ui_port"], f"api/v1/applications/{state['app_id']}/environment"
     )
@@ -503,21 +640,21 @@ def test_edit_restarts_with_the_new_config(
 
 @pytest.mark.slow
 def test_autoscale_follows_load(
-    w: WorkspaceClient, cluster_server: Server, workers: ClusterDetails
+    w: WorkspaceClient, compute_server: Server, workers: ClusterDetails
 ) -> None:
     cid = workers.cluster_id or ""
     w.clusters.resize_and_wait(cid, autoscale=AutoScale(min_workers=1, max_workers=2), timeout=WAIT)
-    assert len(_roles(cluster_server, cid)["worker"]) == 1
+    assert len(_roles(compute_server, cid)["worker"]) == 1
     # A backlog of tasks on one single-core worker: a second worker joins while it runs.
     with ThreadPoolExecutor(1) as pool:
-        job = pool.submit(smoke_job, cluster_server, cid, 16, 2000)
+        job = pool.submit(smoke_job, compute_server, cid, 16, 2000)
         wait_for(lambda: len(w.clusters.get(cid).executors or []) == 2, "a second executor")
         assert job.result(timeout=WAIT.total_seconds()) == 16
     upsized = list(w.clusters.events(cid, event_types=[EventType.UPSIZE_COMPLETED]))
     assert upsized and upsized[0].details is not None
     assert upsized[0].details.target_num_workers == 2
     # Quiet again: the extra worker goes.
-    wait_for(lambda: len(_roles(cluster_server, cid)["worker"]) == 1, "one worker again")
+    wait_for(lambda: len(_roles(compute_server, cid)["worker"]) == 1, "one worker again")
     wait_for(lambda: len(w.clusters.get(cid).executors or []) == 1, "one executor again")
     details = w.clusters.get(cid)
     assert details.autoscale is not None and details.autoscale.max_workers == 2
@@ -526,15 +663,15 @@ def test_autoscale_follows_load(
 
 @pytest.mark.slow
 def test_terminate_and_permanent_delete_leave_no_process(
-    w: WorkspaceClient, cluster_server: Server, workers: ClusterDetails
+    w: WorkspaceClient, compute_server: Server, workers: ClusterDetails
 ) -> None:
     cid = workers.cluster_id or ""
-    assert not gone(cluster_server, cid)
+    assert not gone(compute_server, cid)
     details = w.clusters.delete_and_wait(cid, timeout=WAIT)
     assert details.state == State.TERMINATED
     assert details.termination_reason is not None and details.termination_reason.code is not None
     assert details.termination_reason.code.value == "USER_REQUEST"
-    assert gone(cluster_server, cid)
+    assert gone(compute_server, cid)
     # Databricks refuses these on a TERMINATED cluster.
     with pytest.raises(InvalidState):
         w.clusters.restart(cid)
@@ -544,8 +681,8 @@ def test_terminate_and_permanent_delete_leave_no_process(
     with pytest.raises(ResourceDoesNotExist):
         w.clusters.get(cid)
     assert cid not in {c.cluster_id for c in w.clusters.list()}
-    assert gone(cluster_server, cid)
-    home = cluster_home(cluster_server, cid)
+    assert gone(compute_server, cid)
+    home = cluster_home(compute_server, cid)
     wait_for(lambda: not home.exists(), "the cluster's files to be removed")
 
 
@@ -554,7 +691,7 @@ def test_terminate_and_permanent_delete_leave_no_process(
 
 @pytest.mark.slow
 def test_init_script_then_autotermination(
-    w: WorkspaceClient, cluster_server: Server, tmp_path: Path
+    w: WorkspaceClient, compute_server: Server, tmp_path: Path
 ) -> None:
     marker = tmp_path / "marker"
     script = (
@@ -584,7 +721,7 @@ def test_init_script_then_autotermination(
     assert details.termination_reason is not None and details.termination_reason.code is not None
     assert details.termination_reason.code.value == "INACTIVITY"
     assert details.termination_reason.parameters == {"inactivity_duration_min": "10"}
-    assert gone(cluster_server, cid)
+    assert gone(compute_server, cid)
     # Its logs, init scripts' included, were delivered at termination.
     node = f"dbfs:/idle-logs/{cid}/init_scripts/{cid}_127.0.0.1"
     logs = [f.path or "" for f in w.dbfs.list(node)]
@@ -599,7 +736,7 @@ def test_init_script_then_autotermination(
 
 
 def test_failing_init_script_terminates_before_spark(
-    w: WorkspaceClient, http: httpx.Client, cluster_server: Server, tmp_path: Path
+    w: WorkspaceClient, http: httpx.Client, compute_server: Server, tmp_path: Path
 ) -> None:
     path = "/Users/admin@kiln.local/init-fail.sh"
     w.workspace.upload(
@@ -633,10 +770,10 @@ def test_failing_init_script_terminates_before_spark(
     assert "about to fail" in (runs[0].stderr or "")
     assert not marker.exists()
     # Spark never started.
-    home = cluster_home(cluster_server, cid)
+    home = cluster_home(compute_server, cid)
     assert not (home / "driver-state.json").exists()
     assert not (home / "logs" / "master.out").exists()
-    assert gone(cluster_server, cid)
+    assert gone(compute_server, cid)
     # A TERMINATED cluster: state refusals, and the admin may give it a new owner.
     with pytest.raises(InvalidState):
         w.clusters.restart(cid)
@@ -667,6 +804,18 @@ def test_missing_init_script_fails_to_fetch(w: WorkspaceClient) -> None:
         else []
     )
     assert runs and runs[0].status is not None and runs[0].status.value == "FAILED_FETCH"
+    # A TERMINATED cluster keeps an update for its next start, and stays TERMINATED.
+    w.clusters.update(
+        cid,
+        "cluster_name,spark_conf,init_scripts",
+        cluster=UpdateClusterResource(
+            cluster_name="fixed", spark_conf={"spark.sql.shuffle.partitions": "1"}
+        ),
+    )
+    details = w.clusters.get(cid)
+    assert details.state == State.TERMINATED
+    assert details.cluster_name == "fixed" and not details.init_scripts
+    assert details.spark_conf == {"spark.sql.shuffle.partitions": "1"}
     w.clusters.permanent_delete(cid)
 
 
@@ -709,7 +858,7 @@ GOOD = {"spark_version": RUNTIME, "node_type_id": SMALL, "num_workers": 0}
     ],
 )
 def test_bad_specs_are_refused_and_nothing_starts(
-    http: httpx.Client, cluster_server: Server, fields: dict[str, Any], named: str
+    http: httpx.Client, compute_server: Server, fields: dict[str, Any], named: str
 ) -> None:
     before = len(http.get("/api/2.0/clusters/list").json().get("clusters", []))
     body = {**GOOD, "cluster_name": unique("bad"), **fields}
@@ -736,35 +885,10 @@ def test_unknown_clusters_and_refused_calls(http: httpx.Client, w: WorkspaceClie
     assert_error(r, 400, "INVALID_PARAMETER_VALUE")
 
 
-@pytest.fixture(scope="module")
-def make_cluster_user(
-    cluster_server: Server, http: httpx.Client
-) -> Iterator[Callable[[], httpx.Client]]:
-    """A factory of non-admin users of the cluster server: their httpx clients."""
-    opened: list[httpx.Client] = []
-
-    def make() -> httpx.Client:
-        name = unique("user") + "@example.com"
-        r = http.post("/api/2.0/preview/scim/v2/Users", json={"userName": name})
-        assert r.status_code == 201, r.text
-        r = http.post(
-            "/api/2.0/token-management/on-behalf-of/tokens",
-            json={"application_id": r.json()["id"], "comment": "clusters"},
-        )
-        assert r.status_code == 200, r.text
-        client = cluster_server.client(r.json()["token_value"])
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
-
-
 def test_non_admins_cannot_change_owners(
-    http: httpx.Client, make_cluster_user: Callable[[], httpx.Client]
+    http: httpx.Client, make_compute_user: Callable[[], ComputeUser]
 ) -> None:
-    other = make_cluster_user()
+    other = make_compute_user().http
     r = other.post(
         "/api/2.1/clusters/change-owner",
         json={"cluster_id": "0101-000000-nothere1", "owner_username": "x@example.com"},

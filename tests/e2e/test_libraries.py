@@ -8,17 +8,32 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
+from compute_support import (
+    RUNTIME,
+    SMALL,
+    WAIT,
+    ComputeUser,
+    cluster_home,
+    compute_env,
+    running_compute_server,
+    skip_without,
+    tagged,
+    unique,
+    wait_for,
+    wait_state,
+)
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import InvalidParameterValue
 from databricks.sdk.service.compute import (
     ClusterDetails,
     Library,
@@ -26,49 +41,19 @@ from databricks.sdk.service.compute import (
     LibraryInstallStatus,
     MavenLibrary,
     PythonPyPiLibrary,
+    State,
 )
 from databricks.sdk.service.workspace import ImportFormat
 
 from kiln.compute.driver_client import read_secrets
-from support import Server, assert_error, start_server, stop_server_process
+from support import Server, assert_error
 
 pytestmark = pytest.mark.slow
 
-RUNTIME = "16.4.x-scala2.13"
-SMALL = "kiln.test.small"
-WAIT = timedelta(minutes=8)
-ENV = {
-    "KILN_COMPUTE_NODE_TYPES": json.dumps(
-        [{"node_type_id": SMALL, "num_cores": 1, "memory_mb": 1024}]
-    ),
-    "KILN_COMPUTE_SUPERVISOR_INTERVAL_SECONDS": "1",
-    "KILN_COMPUTE_STOP_GRACE_SECONDS": "3",
-}
+ENV = compute_env()
 WHEEL_NAME = "kilnwheel-0.1-py3-none-any.whl"
 S = LibraryInstallStatus
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 300) -> Any:
-    """Poll until `check()` is truthy (a deadline, not a measurement)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def tagged(prefix: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("KILN_CLUSTER_HOME", "").startswith(str(prefix)):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+ALL_CLUSTERS = "/api/2.0/kiln/libraries/all-clusters"
 
 
 def tiny_wheel() -> bytes:
@@ -126,7 +111,7 @@ def settled(w: WorkspaceClient, cluster_id: str, names: set[str]) -> dict[str, L
 
 def imported_on_executors(server: Server, cluster_id: str, modules: list[str]) -> list[Any]:
     """Run a Spark job whose Python tasks import `modules`; [(module, file, python)]."""
-    home = server.data_dir.resolve() / "clusters" / cluster_id
+    home = cluster_home(server, cluster_id)
     state = json.loads((home / "driver-state.json").read_text())
     secret = read_secrets(home / "secrets.json")["control"]
     response = httpx.post(
@@ -144,23 +129,9 @@ def imported_on_executors(server: Server, cluster_id: str, modules: list[str]) -
 
 
 @pytest.fixture(scope="module")
-def lib_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("libraries") / "data", env=ENV)
-    homes = srv.data_dir.resolve() / "clusters"
-    try:
+def compute_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_compute_server(tmp_path_factory.mktemp("libraries") / "data", ENV) as srv:
         yield srv
-    finally:
-        code = stop_server_process(srv.process)
-        leftovers = tagged(homes)
-        for proc in leftovers:
-            proc.kill()
-    assert code == 0
-    assert not leftovers
-
-
-@pytest.fixture(scope="module")
-def w(lib_server: Server) -> WorkspaceClient:
-    return WorkspaceClient(host=lib_server.url, token=lib_server.token, auth_type="pat")
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +151,11 @@ def cluster(w: WorkspaceClient) -> ClusterDetails:
 
 
 def test_libraries_lifecycle(
-    w: WorkspaceClient, lib_server: Server, cluster: ClusterDetails
+    w: WorkspaceClient, compute_server: Server, cluster: ClusterDetails
 ) -> None:
     cid = cluster.cluster_id
     assert cid is not None
-    env_dir = str(lib_server.data_dir.resolve() / "clusters" / cid / "env")
+    env_dir = str(compute_server.data_dir.resolve() / "clusters" / cid / "env")
     whl_path = f"dbfs:/FileStore/libs/{WHEEL_NAME}"
     w.dbfs.upload(whl_path, io.BytesIO(tiny_wheel()), overwrite=True)
     folder = "/Users/admin@kiln.local/libs"
@@ -211,7 +182,7 @@ def test_libraries_lifecycle(
     # The executors' Python tasks import what was installed, from the cluster's environment.
     imported = {
         m: (f, py)
-        for m, f, py in imported_on_executors(lib_server, cid, ["humanize", "kilnwheel", "six"])
+        for m, f, py in imported_on_executors(compute_server, cid, ["humanize", "kilnwheel", "six"])
     }
     assert set(imported) == {"humanize", "kilnwheel", "six"}
     for module, (file, python) in imported.items():
@@ -245,7 +216,7 @@ def test_libraries_lifecycle(
     after = settled(w, cid, {whl_path, f"/Workspace{folder}/requirements.txt"})
     assert "humanize" not in after and "kiln-no-such-package-xyz" not in after
     assert after[whl_path].status == S.INSTALLED
-    again = {m for m, _, _ in imported_on_executors(lib_server, cid, ["kilnwheel"])}
+    again = {m for m, _, _ in imported_on_executors(compute_server, cid, ["kilnwheel"])}
     assert again == {"kilnwheel"}
     humanize_left = list(Path(env_dir).glob("lib/python3*/site-packages/humanize"))
     assert humanize_left == []
@@ -274,10 +245,10 @@ def test_install_on_terminated_cluster_waits(w: WorkspaceClient) -> None:
     w.clusters.permanent_delete(cid)
 
 
-def test_bad_inputs(lib_server: Server, cluster: ClusterDetails) -> None:
+def test_bad_inputs(compute_server: Server, cluster: ClusterDetails) -> None:
     cid = cluster.cluster_id
     pypi = {"pypi": {"package": "humanize"}}
-    with lib_server.client() as http:
+    with compute_server.client() as http:
         assert_error(
             http.post(
                 "/api/2.0/libraries/install", json={"cluster_id": "0000-x", "libraries": [pypi]}
@@ -315,26 +286,213 @@ def test_bad_inputs(lib_server: Server, cluster: ClusterDetails) -> None:
         )
 
 
-def test_only_managers_install(lib_server: Server, cluster: ClusterDetails) -> None:
-    with lib_server.client() as admin:
-        r = admin.post(
-            "/api/2.0/preview/scim/v2/Users", json={"userName": f"lib{os.getpid()}@example.com"}
-        )
-        assert r.status_code == 201, r.text
-        r = admin.post(
-            "/api/2.0/token-management/on-behalf-of/tokens",
-            json={"application_id": r.json()["id"], "comment": "test"},
-        )
-        token = r.json()["token_value"]
+def test_only_managers_install(
+    make_compute_user: Callable[[], ComputeUser], cluster: ClusterDetails
+) -> None:
+    other = make_compute_user().http
     body = {"cluster_id": cluster.cluster_id, "libraries": [{"pypi": {"package": "humanize"}}]}
-    with lib_server.client(token) as other:
-        assert_error(other.post("/api/2.0/libraries/install", json=body), 403, "PERMISSION_DENIED")
-        assert_error(
-            other.post("/api/2.0/libraries/uninstall", json=body), 403, "PERMISSION_DENIED"
+    assert_error(other.post("/api/2.0/libraries/install", json=body), 403, "PERMISSION_DENIED")
+    assert_error(other.post("/api/2.0/libraries/uninstall", json=body), 403, "PERMISSION_DENIED")
+    # Reading statuses needs no management right.
+    status = other.get(
+        "/api/2.0/libraries/cluster-status", params={"cluster_id": cluster.cluster_id}
+    )
+    assert status.status_code == 200
+    assert status.json()["cluster_id"] == cluster.cluster_id
+
+
+# --- libraries for all clusters, jars on the driver's and executors' classpath ---------------
+
+HELLO = """\
+package kiln.test;
+
+public class Hello {
+    public static String greet(String who) {
+        return "hello " + who + " from " + ProcessHandle.current().pid();
+    }
+}
+"""
+# A Spark plugin: its driver half runs in the driver JVM, its executor half in every executor
+# JVM, and each calls Hello (from the other jar) and leaves a file saying where it ran.
+PROBE = """\
+package kiln.test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Map;
+import org.apache.spark.SparkContext;
+import org.apache.spark.api.plugin.DriverPlugin;
+import org.apache.spark.api.plugin.ExecutorPlugin;
+import org.apache.spark.api.plugin.PluginContext;
+import org.apache.spark.api.plugin.SparkPlugin;
+
+public class Probe implements SparkPlugin {
+    static void mark(PluginContext ctx, String who) {
+        try {
+            Path dir = Path.of(ctx.conf().get("spark.kiln.probe.dir"));
+            Files.writeString(dir.resolve(who), Hello.greet(who));
+        } catch (java.io.IOException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    public DriverPlugin driverPlugin() {
+        return new DriverPlugin() {
+            public Map<String, String> init(SparkContext sc, PluginContext ctx) {
+                mark(ctx, "driver");
+                return Collections.emptyMap();
+            }
+        };
+    }
+
+    public ExecutorPlugin executorPlugin() {
+        return new ExecutorPlugin() {
+            public void init(PluginContext ctx, Map<String, String> extra) {
+                mark(ctx, "executor-" + ctx.executorID());
+            }
+        };
+    }
+}
+"""
+
+
+def build_jars(folder: Path) -> tuple[bytes, bytes]:
+    """Compile Hello and Probe with the machine's javac; (hello.jar, probe.jar)."""
+    skip_without("javac")
+    skip_without("jar")
+    import pyspark
+
+    spark_jars = Path(pyspark.__file__).parent / "jars"
+    src = folder / "src" / "kiln" / "test"
+    src.mkdir(parents=True)
+    (src / "Hello.java").write_text(HELLO)
+    (src / "Probe.java").write_text(PROBE)
+    classes = folder / "classes"
+    sources = [str(src / "Hello.java"), str(src / "Probe.java")]
+    subprocess.run(
+        ["javac", "--release", "17", "-d", str(classes), "-cp", f"{spark_jars}/*", *sources],
+        check=True,
+        timeout=300,
+    )
+    out = []
+    for name, pattern in (("hello.jar", "Hello*.class"), ("probe.jar", "Probe*.class")):
+        entries = [str(p.relative_to(classes)) for p in (classes / "kiln" / "test").glob(pattern)]
+        subprocess.run(
+            ["jar", "cf", str(folder / name), *entries], cwd=classes, check=True, timeout=120
         )
-        # Reading statuses needs no management right.
-        status = other.get(
-            "/api/2.0/libraries/cluster-status", params={"cluster_id": cluster.cluster_id}
-        )
-        assert status.status_code == 200
-        assert status.json()["cluster_id"] == cluster.cluster_id
+        out.append((folder / name).read_bytes())
+    return out[0], out[1]
+
+
+def _roles(server: Server, cluster_id: str) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {"driver": set(), "executor": set()}
+    for proc in tagged(cluster_home(server, cluster_id)):
+        try:
+            line = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if "CoarseGrainedExecutorBackend" in line:
+            found["executor"].add(proc.pid)
+        elif "org.apache.spark.deploy.SparkSubmit" in line:
+            found["driver"].add(proc.pid)
+    return found
+
+
+def test_libraries_for_all_clusters_and_jars_on_every_jvm(
+    w: WorkspaceClient,
+    http: httpx.Client,
+    compute_server: Server,
+    make_compute_user: Callable[[], ComputeUser],
+    cluster: ClusterDetails,
+    tmp_path: Path,
+) -> None:
+    hello, probe = build_jars(tmp_path / "jars")
+    probe_path = "dbfs:/FileStore/jars/kiln-probe.jar"
+    w.dbfs.upload(probe_path, io.BytesIO(probe), overwrite=True)
+    folder = "/Users/admin@kiln.local/jars"
+    w.workspace.mkdirs(folder)
+    hello_path = f"/Workspace{folder}/kiln-hello.jar"
+    w.workspace.upload(
+        f"{folder}/kiln-hello.jar", io.BytesIO(hello), format=ImportFormat.AUTO, overwrite=True
+    )
+    whl_path = f"dbfs:/FileStore/all/{WHEEL_NAME}"
+    w.dbfs.upload(whl_path, io.BytesIO(tiny_wheel()), overwrite=True)
+    everywhere = [{"jar": probe_path}, {"jar": hello_path}, {"whl": whl_path}]
+
+    # Only admins set libraries for all clusters; bad libraries are refused as on a cluster.
+    user = make_compute_user()
+    denied = user.http.post(f"{ALL_CLUSTERS}/install", json={"libraries": everywhere})
+    assert_error(denied, 403, "PERMISSION_DENIED")
+    for libraries, field in (
+        ([], "libraries"),
+        ([{"egg": "dbfs:/a.egg"}], "libraries[0].egg"),
+        ([{"jar": "s3://bucket/a.jar"}], "libraries[0].jar"),
+    ):
+        r = http.post(f"{ALL_CLUSTERS}/install", json={"libraries": libraries})
+        assert field in assert_error(r, 400, "INVALID_PARAMETER_VALUE")["message"]
+    r = http.post(f"{ALL_CLUSTERS}/install", json={"libraries": everywhere})
+    assert r.status_code == 200, r.text
+    listed = user.http.get(ALL_CLUSTERS).json()["libraries"]
+    assert [entry["library"] for entry in listed] == everywhere
+    assert all(entry["is_library_for_all_clusters"] for entry in listed)
+
+    try:
+        # A running cluster gets them at its next start; until then they show as PENDING.
+        waiting = {
+            st.library.jar or st.library.whl: st
+            for st in w.libraries.cluster_status(cluster.cluster_id or "")
+            if st.library and st.is_library_for_all_clusters
+        }
+        assert set(waiting) == {probe_path, hello_path, whl_path}
+        assert {st.status for st in waiting.values()} == {S.PENDING}
+
+        probes = tmp_path / "probes"
+        probes.mkdir()
+        cid = w.clusters.create(
+            cluster_name=unique("everywhere"),
+            spark_version=RUNTIME,
+            node_type_id=SMALL,
+            num_workers=1,
+            spark_conf={"spark.plugins": "kiln.test.Probe", "spark.kiln.probe.dir": str(probes)},
+        ).cluster_id
+        details = wait_state(w, cid, State.RUNNING, State.TERMINATED)
+        assert details.state == State.RUNNING, details.termination_reason
+        found = settled(w, cid, {probe_path, hello_path, whl_path})
+        for name in (probe_path, hello_path, whl_path):
+            assert found[name].status == S.INSTALLED, found[name]
+            assert found[name].is_library_for_all_clusters is True
+        # Both jars were on the classpath of the driver JVM and of the worker's executor JVM:
+        # the plugin loaded there and called Hello from the other jar.
+        roles = _roles(compute_server, cid)
+        assert len(roles["executor"]) == 1 and len(roles["driver"]) == 1, roles
+        marks = {p.name: p.read_text() for p in probes.iterdir()}
+        assert marks["driver"] == f"hello driver from {roles['driver'].pop()}"
+        assert marks["executor-0"] == f"hello executor-0 from {roles['executor'].pop()}"
+        # The wheel for all clusters is importable by the executors' Python.
+        assert [m for m, _, _ in imported_on_executors(compute_server, cid, ["kilnwheel"])] == [
+            "kilnwheel"
+        ]
+        # A library for all clusters is not removed cluster by cluster.
+        with pytest.raises(InvalidParameterValue, match="all clusters"):
+            w.libraries.uninstall(cid, [Library(whl=whl_path)])
+        everything = {s.cluster_id: s for s in w.libraries.all_cluster_statuses()}
+        assert {
+            st.library.jar
+            for st in everything[cid].library_statuses or []
+            if st.library and st.library.jar
+        } == {probe_path, hello_path}
+    finally:
+        r = http.post(f"{ALL_CLUSTERS}/uninstall", json={"libraries": everywhere})
+        assert r.status_code == 200, r.text
+    # Removed for all clusters: a cluster that has them drops them at its next restart, one
+    # that never started with them no longer lists them.
+    assert http.get(ALL_CLUSTERS).json()["libraries"] == []
+    after = statuses(w, cid)
+    assert {after[n].status for n in (probe_path, hello_path, whl_path)} == {S.UNINSTALL_ON_RESTART}
+    assert not [
+        st
+        for st in w.libraries.cluster_status(cluster.cluster_id or "")
+        if st.is_library_for_all_clusters
+    ]
+    w.clusters.permanent_delete(cid)

@@ -20,7 +20,7 @@ from kiln.compute.backends.base import (
 from kiln.compute.environment import DefaultEnvironment, EnvironmentProvider
 from kiln.compute.events import EventPage, EventQuery
 from kiln.compute.node_types import NodeType, NodeTypeCatalogue
-from kiln.compute.service import Compute, PoolCheck
+from kiln.compute.service import Compute
 from kiln.compute.spec import ClusterSpec, parse_spec
 from kiln.compute.states import EventType, State, TerminationCode, TerminationType
 from kiln.compute.views import ClusterView
@@ -40,7 +40,6 @@ __all__ = [
     "LaunchSpec",
     "NodeType",
     "NodeTypeCatalogue",
-    "PoolCheck",
     "PythonEnvironment",
     "RuntimeHandle",
     "State",

@@ -9,7 +9,6 @@ API activity, and a cluster with a job running now is never idle. One "minute" i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import timedelta
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from kiln.compute.background import BackgroundService
 from kiln.compute.lifecycle import begin_termination, load_cluster
 from kiln.compute.states import State, TerminationCode
 from kiln.store.models import Cluster, now_utc
@@ -31,38 +31,19 @@ __all__ = ["AutoTermination"]
 log = logging.getLogger("kiln.compute")
 
 
-class AutoTermination:
+class AutoTermination(BackgroundService):
     """Terminates idle clusters."""
 
     name = "cluster-autotermination"
 
     def __init__(self, compute: Compute) -> None:
+        super().__init__()
         self.compute = compute
-        self._loop: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Check for idle clusters in the background until stopped."""
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        """Stop checking."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
-
-    async def _run(self) -> None:
-        interval = self.compute.settings.compute.autotermination_interval_seconds
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("autotermination tick failed")
+    @property
+    def interval(self) -> float:
+        """Seconds between looks for idle clusters."""
+        return self.compute.settings.compute.autotermination_interval_seconds
 
     async def tick(self) -> list[str]:
         """Terminate every RUNNING cluster idle past its limit; the ids terminated."""

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kiln.compute.cluster_update import apply_mask, parse_update_mask, plan_update
 from kiln.compute.events import EventPage, EventQuery, add_event, list_events
 from kiln.compute.lifecycle import begin_termination, handle_of
+from kiln.compute.permissions import PermissionLevel, require_level
 from kiln.compute.service import Compute
 from kiln.compute.spec import ClusterSpec, parse_spec
 from kiln.compute.states import (
@@ -30,7 +32,6 @@ from kiln.compute.views import ClusterView
 from kiln.errors import (
     InvalidParameterValue,
     InvalidState,
-    PermissionDenied,
     ResourceDoesNotExist,
 )
 from kiln.identity import Principal, require_admin
@@ -49,10 +50,13 @@ __all__ = [
     "permanent_delete",
     "pin",
     "proxy_target",
+    "require_manage",
+    "require_restart",
     "resize_cluster",
     "restart_cluster",
     "start_cluster",
     "terminate_cluster",
+    "update_cluster",
 ]
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -90,16 +94,14 @@ async def _get_row(session: AsyncSession, cluster_id: object) -> Cluster:
     return row
 
 
-def require_manage(principal: Principal, row: Cluster) -> None:
-    """Raise 403 unless the principal may manage the cluster (admin, owner or single user)."""
-    if principal.is_admin or row.owner_id == principal.user_id:
-        return
-    single_user = row.spec.get("single_user_name")
-    if isinstance(single_user, str) and single_user.lower() == principal.user_name.lower():
-        return
-    raise PermissionDenied(
-        f"User {principal.user_name} does not have Manage permission on cluster {row.cluster_id}."
-    )
+async def require_manage(session: AsyncSession, principal: Principal, row: Cluster) -> None:
+    """Raise 403 unless the principal may manage the cluster (CAN_MANAGE)."""
+    await require_level(session, principal, row, PermissionLevel.CAN_MANAGE)
+
+
+async def require_restart(session: AsyncSession, principal: Principal, row: Cluster) -> None:
+    """Raise 403 unless the principal may start, restart or terminate the cluster."""
+    await require_level(session, principal, row, PermissionLevel.CAN_RESTART)
 
 
 def _unexpected_state(row: Cluster) -> InvalidState:
@@ -112,12 +114,18 @@ def _spec(compute: Compute, raw: dict[str, Any]) -> ClusterSpec:
     return parse_spec(raw, compute.catalogue, compute.settings.compute.max_workers)
 
 
+async def _checked_spec(
+    session: AsyncSession, compute: Compute, raw: dict[str, Any]
+) -> ClusterSpec:
+    """A create/edit body validated, its pools checked and their node types filled in."""
+    return _spec(compute, await compute.pools.resolve_cluster_body(session, raw))
+
+
 async def create_cluster(
     session: AsyncSession, compute: Compute, principal: Principal, body: dict[str, Any]
 ) -> Cluster:
     """Validate and record a new cluster (PENDING); the supervisor starts it."""
-    spec = _spec(compute, body)
-    await compute.check_pools(session, spec)
+    spec = await _checked_spec(session, compute, body)
     source = body.get("cluster_source") or ClusterSource.API.value
     if source not in {s.value for s in ClusterSource}:
         raise InvalidParameterValue(f"cluster_source: unknown source {source!r}.")
@@ -154,15 +162,28 @@ async def edit_cluster(
 ) -> None:
     """Replace a cluster's spec; a RUNNING cluster restarts to apply it, as on Databricks."""
     row = await _get_row(session, body.get("cluster_id"))
-    require_manage(principal, row)
+    await require_manage(session, principal, row)
     if row.state not in (State.RUNNING, State.TERMINATED):
         raise _unexpected_state(row)
-    spec = _spec(compute, {k: v for k, v in body.items() if k != "cluster_id"})
-    await compute.check_pools(session, spec)
+    spec = await _checked_spec(
+        session, compute, {k: v for k, v in body.items() if k != "cluster_id"}
+    )
+    _record_edit(session, row, spec, principal)
+    row.target_workers = spec.initial_workers
+    if row.state == State.RUNNING:
+        transition(row, State.RESTARTING, "Restarting Spark to apply the new configuration")
+        add_event(session, row.cluster_id, EventType.RESTARTING, user=principal.user_name)
+    await session.flush()
+    compute.wake_after_commit(session)
+
+
+def _record_edit(
+    session: AsyncSession, row: Cluster, spec: ClusterSpec, principal: Principal
+) -> dict[str, Any]:
+    """Store a new spec with an EDITED event; the previous spec."""
     previous = row.spec
     row.spec = spec.record
     row.cluster_name = spec.cluster_name
-    row.target_workers = spec.initial_workers
     add_event(
         session,
         row.cluster_id,
@@ -175,9 +196,59 @@ async def edit_cluster(
         cluster_size=_cluster_size(spec.record),
         user=principal.user_name,
     )
-    if row.state == State.RUNNING:
-        transition(row, State.RESTARTING, "Restarting Spark to apply the new configuration")
-        add_event(session, row.cluster_id, EventType.RESTARTING, user=principal.user_name)
+    return previous
+
+
+async def update_cluster(
+    session: AsyncSession,
+    compute: Compute,
+    principal: Principal,
+    cluster_id: object,
+    update_mask: object,
+    cluster: object,
+) -> None:
+    """`clusters/update`: change the fields `update_mask` names. A RUNNING cluster resizes
+    when only its size changed, keeps running for its name, tags or autotermination, and
+    restarts for anything else; a TERMINATED cluster keeps them for its next start."""
+    row = await _get_row(session, cluster_id)
+    await require_manage(session, principal, row)
+    paths = parse_update_mask(update_mask)
+    if cluster is None:
+        cluster = {}
+    if not isinstance(cluster, dict):
+        raise InvalidParameterValue("cluster must be an object.")
+    if row.state not in (State.RUNNING, State.TERMINATED):
+        raise _unexpected_state(row)
+    raw = apply_mask(row.spec, cluster, paths, row.target_workers)
+    spec = await _checked_spec(session, compute, raw)
+    plan = plan_update(row.spec, spec.record)
+    if not plan.changed:
+        return
+    current = row.target_workers
+    _record_edit(session, row, spec, principal)
+    if row.state == State.TERMINATED:
+        row.target_workers = spec.initial_workers
+    else:
+        if plan.restart:
+            row.target_workers = spec.initial_workers
+            transition(row, State.RESTARTING, "Restarting Spark to apply the new configuration")
+            add_event(session, row.cluster_id, EventType.RESTARTING, user=principal.user_name)
+        elif plan.resize:
+            if spec.autoscale is not None:
+                target = min(max(current, spec.autoscale.min_workers), spec.autoscale.max_workers)
+            else:
+                target = spec.num_workers
+            row.target_workers = target
+            transition(row, State.RESIZING, "Resizing cluster")
+            add_event(
+                session,
+                row.cluster_id,
+                EventType.RESIZING,
+                current_num_workers=current,
+                target_num_workers=target,
+                cause="USER_REQUEST",
+                user=principal.user_name,
+            )
     await session.flush()
     compute.wake_after_commit(session)
 
@@ -187,7 +258,7 @@ async def start_cluster(
 ) -> None:
     """Start a TERMINATED cluster again with its recorded spec."""
     row = await _get_row(session, cluster_id)
-    require_manage(principal, row)
+    await require_restart(session, principal, row)
     if row.state != State.TERMINATED:
         raise _unexpected_state(row)
     spec = _spec(compute, row.spec)
@@ -211,7 +282,7 @@ async def restart_cluster(
 ) -> None:
     """Restart a RUNNING cluster (refused with INVALID_STATE otherwise, as Databricks does)."""
     row = await _get_row(session, cluster_id)
-    require_manage(principal, row)
+    await require_restart(session, principal, row)
     if row.state != State.RUNNING:
         raise _unexpected_state(row)
     spec = _spec(compute, row.spec)
@@ -234,7 +305,7 @@ async def resize_cluster(
 ) -> None:
     """Give a RUNNING cluster a new worker count (or autoscale bounds)."""
     row = await _get_row(session, cluster_id)
-    require_manage(principal, row)
+    await require_manage(session, principal, row)
     if num_workers is None and autoscale is None:
         raise InvalidParameterValue("num_workers: set either num_workers or autoscale.")
     raw = {k: v for k, v in row.spec.items() if k not in ("num_workers", "autoscale")}
@@ -281,7 +352,7 @@ async def terminate_cluster(
 ) -> None:
     """Terminate a cluster (`clusters/delete`); a no-op once it is terminating or terminated."""
     row = await _get_row(session, cluster_id)
-    require_manage(principal, row)
+    await require_restart(session, principal, row)
     if row.state in (State.TERMINATING, State.TERMINATED):
         return
     begin_termination(
@@ -300,7 +371,7 @@ async def permanent_delete(
 ) -> None:
     """Terminate a cluster if needed and remove it; it disappears from the API at once."""
     row = await _get_row(session, cluster_id)
-    require_manage(principal, row)
+    await require_manage(session, principal, row)
     row.deleted_at = now_utc()
     if row.state not in (State.TERMINATING, State.TERMINATED):
         begin_termination(
@@ -434,11 +505,11 @@ async def proxy_target(
     port: int,
 ) -> str:
     """The base URL behind `/driver-proxy/o/<org>/<cluster>/<port>/`: only a running cluster's
-    own UI ports, only for those who may manage the cluster."""
+    own UI ports, only for those who may attach to the cluster."""
     if org_id not in ("0", compute.settings.workspace_id):
         raise ResourceDoesNotExist(f"Workspace {org_id} does not exist.")
     row = await _get_row(session, cluster_id)
-    require_manage(principal, row)
+    await require_level(session, principal, row, PermissionLevel.CAN_ATTACH_TO)
     runtime = await session.get(ClusterRuntime, cluster_id)
     handle = handle_of(runtime)
     if handle is None or row.state not in (State.RUNNING, State.RESIZING):

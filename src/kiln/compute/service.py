@@ -2,14 +2,14 @@
 
 It owns the node-type catalogue, the backend (imported on first use), the supervisor and the
 autotermination service, the drivers' latest status, and the hook points later subsystems fill
-in: the Python environment of a cluster (libraries) and instance-pool checks (pools).
+in: the Python environment of a cluster (libraries) and instance pools.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,28 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kiln.compute.backends.base import BackendContext, ClusterBackend, DriverStatus, load_backend
 from kiln.compute.environment import EnvironmentProvider
 from kiln.compute.node_types import NodeTypeCatalogue
-from kiln.compute.spec import ClusterSpec
 from kiln.dbfs import DbfsStore
-from kiln.errors import InvalidParameterValue
 from kiln.settings import KilnSettings
 from kiln.store import Database
 
-__all__ = ["Compute", "PoolCheck"]
+if TYPE_CHECKING:
+    from kiln.compute.notebook_runs.service import NotebookRuns
+
+__all__ = ["Compute"]
 
 log = logging.getLogger("kiln.compute")
-
-# Called with a cluster's spec before it is created or edited; raises a 400 for unknown pools.
-PoolCheck = Callable[[AsyncSession, ClusterSpec], Awaitable[None]]
-
-
-async def no_pools(session: AsyncSession, spec: ClusterSpec) -> None:
-    """Until instance pools exist, naming one is an unknown pool."""
-    for field, pool in (
-        ("instance_pool_id", spec.instance_pool_id),
-        ("driver_instance_pool_id", spec.driver_instance_pool_id),
-    ):
-        if pool:
-            raise InvalidParameterValue(f"{field}: Instance pool {pool} does not exist.")
 
 
 class Compute:
@@ -65,7 +53,6 @@ class Compute:
         # Per-cluster virtual environments with the cluster's libraries installed.
         self.libraries = ClusterLibraries(self)
         self.environment: EnvironmentProvider = self.libraries
-        self.check_pools: PoolCheck = no_pools
         # The latest status each running cluster's driver reported (refreshed every tick).
         self.live: dict[str, DriverStatus] = {}
         # Given for tests; otherwise the configured one, imported on first use.
@@ -73,10 +60,11 @@ class Compute:
         self._pooled: ClusterBackend | None = None
         # Instance pools: warm instances, capacity queues, and the refill service.
         self.pools = InstancePools(self)
-        self.check_pools = self.pools.check_cluster_spec
         self.supervisor = Supervisor(self)
         self.autotermination = AutoTermination(self)
         self.started = False
+        # Notebook runs (one context per run, driven cell by cell), made on first use.
+        self._notebook_runs: NotebookRuns | None = None
         # The supervisor polls every driver over HTTP each tick; httpx would log every request.
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -96,6 +84,16 @@ class Compute:
 
             self._pooled = PooledBackend(self.raw_backend, self.pools)
         return self._pooled
+
+    @property
+    def notebook_runs(self) -> NotebookRuns:
+        """The notebook runs service (built on first use: most servers never run one)."""
+        if self._notebook_runs is None:
+            from kiln.compute.notebook_runs.gateway import ExecutionGateway
+            from kiln.compute.notebook_runs.service import NotebookRuns
+
+            self._notebook_runs = NotebookRuns(self.db, ExecutionGateway(self))
+        return self._notebook_runs
 
     @property
     def clusters_dir(self) -> Path:
@@ -137,6 +135,8 @@ class Compute:
         if not self.started:
             return
         self.started = False
+        if self._notebook_runs is not None:
+            await self._notebook_runs.stop()
         await self.autotermination.stop()
         await self.supervisor.stop()
         await self.libraries.stop()
@@ -144,5 +144,8 @@ class Compute:
             await self.pools.stop()
             await terminate_all(self)
         finally:
+            from kiln.compute.execution.service import close_execution_client
+
+            await close_execution_client(self)
             if self._backend is not None:
                 await self._backend.close()

@@ -24,6 +24,8 @@ from kiln.paths import normalize_absolute_path
 __all__ = [
     "MANAGED_ENV_VARS",
     "MANAGED_SPARK_CONF",
+    "PROFILE_KEY",
+    "SINGLE_NODE_PROFILE",
     "AutoScale",
     "ClusterSpec",
     "InitScript",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from kiln.compute import operations
+from kiln.compute.background import BackgroundService
 from kiln.compute.operations import ClusterWatch
 from kiln.compute.states import ACTIVE_STATES, State
 from kiln.store.models import Cluster
@@ -38,15 +39,14 @@ _OPERATIONS = {
 }
 
 
-class Supervisor:
+class Supervisor(BackgroundService):
     """Starts, watches, resizes and stops clusters in the background."""
 
     name = "cluster-supervisor"
 
     def __init__(self, compute: Compute) -> None:
+        super().__init__()
         self.compute = compute
-        self._wake = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
         # At most one operation per cluster: (name, task).
         self.operations: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self.memos: dict[str, ClusterWatch] = {}
@@ -56,39 +56,14 @@ class Supervisor:
         """Seconds between ticks when nothing wakes the supervisor."""
         return self.compute.settings.compute.supervisor_interval_seconds
 
-    async def start(self) -> None:
-        """Run ticks in the background until stopped."""
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name=self.name)
-
     async def stop(self) -> None:
         """Stop ticking and cancel every operation in flight (their processes stay recorded)."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await super().stop()
         tasks = [task for _, task in self.operations.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.operations.clear()
-
-    def wake(self) -> None:
-        """Tick as soon as possible."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("supervisor tick failed")
 
     async def tick(self) -> None:
         """Look at every cluster that holds or wants processes and start what it needs."""

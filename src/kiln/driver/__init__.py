@@ -1,9 +1,10 @@
-"""Code that runs inside a cluster: the driver runtime and its control endpoint.
+"""Code that runs inside a cluster: the driver runtime, its control endpoint, the execution
+contexts it holds (`contexts`) and the REPL process of each context (`repl`).
 
 Invariants: nothing here imports the control plane (`kiln.server`, `kiln.compute`,
 `kiln.store`); the control endpoint listens on loopback only and answers nothing without the
 cluster's control secret; the runtime survives its control plane (it is adopted again after a
-restart) and stops Spark cleanly on SIGTERM.
+restart, its contexts with it) and stops Spark and every REPL cleanly on SIGTERM.
 """
 
 from kiln.driver.protocol import (

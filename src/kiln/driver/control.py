@@ -46,6 +46,9 @@ class ControlServer:
 
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in separate writes; with Nagle's algorithm the body would
+            # wait for the client's delayed ACK (~40 ms on every keep-alive request).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the control plane polls often; its requests are not worth a log line

@@ -12,6 +12,14 @@ from typing import Any
 
 __all__ = [
     "AUTH_HEADER",
+    "MAX_CONTEXTS",
+    "PATH_COMMAND_CANCEL",
+    "PATH_COMMAND_EXECUTE",
+    "PATH_COMMAND_STATUS",
+    "PATH_CONTEXT_CREATE",
+    "PATH_CONTEXT_DESTROY",
+    "PATH_CONTEXT_LIST",
+    "PATH_CONTEXT_STATUS",
     "PATH_HEALTH",
     "PATH_SHUTDOWN",
     "PATH_SMOKE_JOB",
@@ -27,6 +35,16 @@ PATH_HEALTH = "/health"
 PATH_STATUS = "/status"
 PATH_SMOKE_JOB = "/smoke-job"
 PATH_SHUTDOWN = "/shutdown"
+# Execution contexts and their commands (the Command Execution API 1.2, behind the control plane).
+PATH_CONTEXT_CREATE = "/contexts/create"
+PATH_CONTEXT_STATUS = "/contexts/status"
+PATH_CONTEXT_DESTROY = "/contexts/destroy"
+PATH_CONTEXT_LIST = "/contexts/list"
+PATH_COMMAND_EXECUTE = "/commands/execute"
+PATH_COMMAND_STATUS = "/commands/status"
+PATH_COMMAND_CANCEL = "/commands/cancel"
+# Databricks' limit of execution contexts per cluster.
+MAX_CONTEXTS = 145
 
 
 class DriverState(StrEnum):
@@ -61,6 +79,11 @@ class DriverConfig:
     expected_executors: int = 0
     # Run one small job before reporting RUNNING, so a client's first job finds Spark warm.
     warmup: bool = True
+    # How execution contexts reach Spark when the cluster is known: `classic` (py4j, dedicated
+    # and no-isolation clusters) or `connect` (Spark Connect, standard clusters). The runtime
+    # then has a warm REPL of that mode ready before the first context; empty: learnt from
+    # the first context (pool instances start before their cluster is known).
+    access_mode: str = ""
 
     def write(self, path: Path) -> None:
         """Write the config (mode 0600)."""

@@ -2,8 +2,9 @@
 
 Starts the cluster's SparkSession (local mode, or connected to the standalone master the
 backend started), keeps it alive, and serves the control endpoint: health, status (Spark
-application id, UI port, executors, jobs, last activity), a smoke job and shutdown. Execution
-contexts (one REPL process each) will hang off the same runtime and add their own routes.
+application id, UI port, executors, jobs, last activity), a smoke job, shutdown, and the
+execution contexts (`kiln.driver.contexts`: one REPL process each, attached to this Spark
+application through py4j or through a Spark Connect server started here on loopback).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets as tokens
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.driver.contexts.manager import ContextManager
 from kiln.driver.control import ControlServer, HttpError
 from kiln.driver.protocol import (
     PATH_HEALTH,
@@ -30,6 +34,7 @@ from kiln.driver.protocol import (
     DriverState,
     write_json_atomic,
 )
+from kiln.driver.repl.outputs import OutputLimits
 
 if TYPE_CHECKING:
     from pyspark import SparkContext
@@ -44,6 +49,24 @@ EXECUTOR_WAIT_SECONDS = 180.0
 # How often Spark's own activity (running jobs) is sampled for idle detection.
 ACTIVITY_POLL_SECONDS = 1.0
 MAX_SMOKE_TASKS = 10_000
+CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
+# Spark Connect sessions of contexts live as long as their contexts (the driver ends them).
+CONNECT_SESSION_TIMEOUT = "3650d"
+# Databricks' setting for the text output limit of a command.
+MAX_OUTPUT_CONF = "spark.databricks.driver.maxReplOutputLength"
+
+
+def _limits(conf: dict[str, str]) -> OutputLimits:
+    value = conf.get(MAX_OUTPUT_CONF, "")
+    if value.isdigit() and int(value) > 0:
+        return OutputLimits(text_chars=int(value))
+    return OutputLimits()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 class DriverRuntime:
@@ -67,6 +90,19 @@ class DriverRuntime:
         self.control.route("GET", PATH_STATUS, lambda body, query: self.status())
         self.control.route("POST", PATH_SMOKE_JOB, lambda body, query: self.smoke_job(body))
         self.control.route("POST", PATH_SHUTDOWN, lambda body, query: self.request_shutdown())
+        # Spark Connect for standard-access contexts: loopback only, a token of its own.
+        self._connect_port = 0
+        self._connect_token = tokens.token_hex(24)
+        self._connect_started = False
+        self._connect_lock = threading.Lock()
+        self.contexts = ContextManager(
+            config.cluster_id,
+            self,
+            Path(config.state_file).parent / "contexts",
+            python=config.spark_conf.get("spark.pyspark.python"),
+            limits=_limits(config.spark_conf),
+        )
+        self.contexts.register(self.control)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -88,10 +124,13 @@ class DriverRuntime:
         self.state = DriverState.RUNNING
         self.publish()
         threading.Thread(target=self._watch_activity, name="kiln-activity", daemon=True).start()
+        if self.config.access_mode:
+            self.contexts.warm(self.config.access_mode)
         while not self.stopping.wait(1.0):
             pass
         self.state = DriverState.STOPPING
         self.publish()
+        self.contexts.stop()
         self.stop_spark()
         self.control.stop()
         return 0
@@ -132,6 +171,15 @@ class DriverRuntime:
         conf.set("spark.app.name", self.config.app_name)
         conf.set("spark.authenticate", "true")
         conf.set("spark.authenticate.secret", self._spark_secret)
+        self._connect_port = _free_port("127.0.0.1")
+        conf.set("spark.connect.grpc.binding.address", "127.0.0.1")
+        conf.set("spark.connect.grpc.binding.port", str(self._connect_port))
+        conf.set("spark.connect.authenticate.token", self._connect_token)
+        conf.set("spark.connect.session.manager.defaultSessionTimeout", CONNECT_SESSION_TIMEOUT)
+        if self.config.access_mode == "connect":
+            plugins = [p for p in conf.get("spark.plugins", "").split(",") if p]
+            conf.set("spark.plugins", ",".join([*plugins, CONNECT_PLUGIN]))
+            self._connect_started = True
         sc = SparkContext(conf=conf, gateway=gateway)
         self.spark = SparkSession.builder.getOrCreate()
         self.app_id = sc.applicationId
@@ -163,6 +211,29 @@ class DriverRuntime:
             except Exception:
                 log.exception("stopping Spark failed")
 
+    # -- what execution contexts need ------------------------------------------------------
+
+    def spark_info(self, mode: str) -> dict[str, Any]:
+        """How a REPL reaches this Spark application in `mode`."""
+        sc = self._sc()
+        if mode == "classic":
+            assert sc._gateway is not None
+            params = sc._gateway.gateway_parameters
+            return {"gateway_port": params.port, "gateway_secret": params.auth_token}
+        with self._connect_lock:
+            if not self._connect_started:
+                # What the Connect plugin does at start, done on first need instead.
+                service = getattr(
+                    sc._jvm, "org.apache.spark.sql.connect.service.SparkConnectService"
+                )
+                service.start(sc._jsc.sc())
+                self._connect_started = True
+        return {"connect_url": f"sc://localhost:{self._connect_port}/;token={self._connect_token}"}
+
+    def cancel_job_tag(self, tag: str) -> None:
+        """Cancel every running job carrying `tag` (one context's jobs)."""
+        self._sc().cancelJobsWithTag(tag)
+
     def request_shutdown(self) -> dict[str, Any]:
         """Ask the runtime to stop (answered before it does)."""
         self.stopping.set()
@@ -178,7 +249,8 @@ class DriverRuntime:
     def _watch_activity(self) -> None:
         while not self.stopping.wait(ACTIVITY_POLL_SECONDS):
             try:
-                if self._sc().statusTracker().getActiveJobsIds():
+                # A running command is activity even without Spark jobs (a long Python loop).
+                if self.contexts.busy() or self._sc().statusTracker().getActiveJobsIds():
                     self.touch()
             except Exception:
                 log.debug("activity sample failed", exc_info=True)
@@ -248,6 +320,7 @@ class DriverRuntime:
             last = self.last_activity
         body.update(
             executors=self.executors(),
+            contexts=len(self.contexts.contexts),
             active_jobs=len(jobs),
             running_tasks=running,
             pending_tasks=pending,
@@ -309,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     config = DriverConfig.read(Path(args[0]))
     secrets = json.loads(Path(config.secrets_file).read_text())
     return DriverRuntime(config, secrets).run()

@@ -51,13 +51,14 @@ async def build_state(settings: KilnSettings) -> AppState:
     principals = PrincipalCache()
     principals.watch(db.session_class)
     dbfs = DbfsStore(settings.dbfs_root_url)
+    compute = Compute(settings, db, dbfs)
     return AppState(
         settings=settings,
         db=db,
         principals=principals,
         dbfs=dbfs,
         secret_box=SecretBox.from_key_file(settings.secret_key_path),
-        compute=Compute(settings, db, dbfs),
+        compute=compute,
     )
 
 

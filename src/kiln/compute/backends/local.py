@@ -39,6 +39,7 @@ from kiln.compute.backends.base import (
 )
 from kiln.compute.backends.processes import HOME_TAG, ProcessRecord, Reaper
 from kiln.compute.driver_client import DriverClient, DriverUnavailable
+from kiln.compute.execution.access import access_mode_for
 from kiln.compute.spec import ClusterSpec
 from kiln.compute.states import EventType, TerminationCode
 from kiln.driver.protocol import DriverConfig, DriverState, read_state_file, write_json_atomic
@@ -479,6 +480,9 @@ class LocalBackend(ClusterBackend):
             launch_conf=launch_conf,
             spark_conf=conf,
             expected_executors=launch.workers if spec.standalone else 0,
+            # Known at launch, so the runtime warms a REPL of the right kind (and starts Spark
+            # Connect on standard clusters) before the first context is asked for.
+            access_mode=access_mode_for(spec.data_security_mode, spec.single_user_name),
         )
 
     async def _start_driver(

@@ -10,7 +10,10 @@ from kiln.compute.libraries.service import (
     all_cluster_statuses,
     cluster_status,
     install,
+    install_for_all_clusters,
+    libraries_for_all_clusters,
     uninstall,
+    uninstall_for_all_clusters,
 )
 from kiln.compute.libraries.spec import LibrarySpec, parse_libraries, parse_library
 from kiln.compute.libraries.statuses import LibraryStatus
@@ -21,7 +24,10 @@ __all__ = [
     "all_cluster_statuses",
     "cluster_status",
     "install",
+    "install_for_all_clusters",
+    "libraries_for_all_clusters",
     "parse_libraries",
     "parse_library",
     "uninstall",
+    "uninstall_for_all_clusters",
 ]

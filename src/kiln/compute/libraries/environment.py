@@ -176,7 +176,9 @@ class ClusterLibraries:
                     await session.delete(row)
                 elif row.status != LibraryStatus.PENDING:
                     _set(row, LibraryStatus.PENDING, "Waiting for the cluster to start.")
+            await session.flush()
             rows = [r for r in rows if r.status == LibraryStatus.PENDING]
+            rows += await self._copy_for_all_clusters(session, cluster_id, rows)
             owner = await owner_principal(session, cluster) if cluster is not None else None
             for row in rows:
                 spec = _spec_of(row)
@@ -207,6 +209,33 @@ class ClusterLibraries:
                 _set(row, LibraryStatus.INSTALLED)
             await session.commit()
             return self._jar_conf(venv, await self._rows(session, cluster_id))
+
+    async def _copy_for_all_clusters(
+        self, session: AsyncSession, cluster_id: str, present: list[ClusterLibrary]
+    ) -> list[ClusterLibrary]:
+        """Give a starting cluster its own row of every library set for all clusters that it
+        lacks (marked `for_all_clusters`), so they install and report like its own."""
+        have = {r.library_key for r in present}
+        query = (
+            select(ClusterLibrary)
+            .where(ClusterLibrary.cluster_id.is_(None))
+            .order_by(ClusterLibrary.id)
+        )
+        copies = [
+            ClusterLibrary(
+                cluster_id=cluster_id,
+                library=dict(row.library),
+                library_key=row.library_key,
+                status=LibraryStatus.PENDING.value,
+                messages=["Installed on all clusters."],
+                for_all_clusters=True,
+            )
+            for row in (await session.scalars(query)).all()
+            if row.library_key not in have
+        ]
+        session.add_all(copies)
+        await session.flush()
+        return copies
 
     # -- the installer ------------------------------------------------------------------------
 

@@ -1,8 +1,15 @@
-"""The Libraries API: install, uninstall and the statuses of one or every cluster.
+"""The Libraries API: install, uninstall and the statuses of one or every cluster; and
+Kiln's admin API for libraries installed on every cluster.
 
 The API records intent; `ClusterLibraries` does the installing. A library installed on a
 RUNNING cluster is installed at once; on any other cluster it waits (PENDING) for the next
 start. Uninstalling marks UNINSTALL_ON_RESTART and the next start removes it.
+
+Libraries for all clusters (Databricks' legacy "install automatically on all clusters", which
+its public API no longer offers) are rows without a cluster, set by an admin through
+`/api/2.0/kiln/libraries/all-clusters/...`. Every cluster start copies them onto the cluster
+(`for_all_clusters`), so they install like the cluster's own and show in cluster-status with
+`is_library_for_all_clusters: true`; until a cluster next starts they show there as PENDING.
 """
 
 from __future__ import annotations
@@ -17,13 +24,21 @@ from kiln.compute.libraries.spec import parse_libraries
 from kiln.compute.libraries.statuses import LibraryStatus, transition
 from kiln.compute.states import State
 from kiln.errors import InvalidParameterValue, ResourceDoesNotExist
-from kiln.identity import Principal
+from kiln.identity import Principal, require_admin
 from kiln.store.models import Cluster, ClusterLibrary, now_utc
 
 if TYPE_CHECKING:
     from kiln.compute.service import Compute
 
-__all__ = ["all_cluster_statuses", "cluster_status", "install", "uninstall"]
+__all__ = [
+    "all_cluster_statuses",
+    "cluster_status",
+    "install",
+    "install_for_all_clusters",
+    "libraries_for_all_clusters",
+    "uninstall",
+    "uninstall_for_all_clusters",
+]
 
 _LIVE = {State.RUNNING.value, State.RESIZING.value}
 
@@ -37,10 +52,6 @@ async def _cluster(session: AsyncSession, cluster_id: object) -> Cluster:
     return row
 
 
-# One rule for who manages a cluster: the clusters service owns it.
-_require_manage = require_manage
-
-
 async def _rows(session: AsyncSession, cluster_id: str | None) -> list[ClusterLibrary]:
     query = select(ClusterLibrary).order_by(ClusterLibrary.id)
     if cluster_id is None:
@@ -50,15 +61,33 @@ async def _rows(session: AsyncSession, cluster_id: str | None) -> list[ClusterLi
     return list((await session.scalars(query)).all())
 
 
-def _full_status(row: ClusterLibrary, *, for_all: bool = False) -> dict[str, Any]:
+def _full_status(row: ClusterLibrary) -> dict[str, Any]:
     out: dict[str, Any] = {
         "library": row.library,
         "status": row.status,
-        "is_library_for_all_clusters": for_all,
+        "is_library_for_all_clusters": row.for_all_clusters,
     }
     if row.messages:
         out["messages"] = list(row.messages)
     return out
+
+
+def _not_yet_copied(row: ClusterLibrary) -> dict[str, Any]:
+    """A library for all clusters that a cluster has not started with yet."""
+    return {
+        "library": row.library,
+        "status": LibraryStatus.PENDING.value,
+        "is_library_for_all_clusters": True,
+        "messages": ["Installed on all clusters: installs when the cluster next starts."],
+    }
+
+
+def _merged(own: list[ClusterLibrary], for_all: list[ClusterLibrary]) -> list[dict[str, Any]]:
+    """A cluster's libraries, then the libraries for all clusters it does not have yet."""
+    keys = {r.library_key for r in own}
+    return [_full_status(r) for r in own] + [
+        _not_yet_copied(r) for r in for_all if r.library_key not in keys
+    ]
 
 
 async def install(
@@ -70,7 +99,7 @@ async def install(
 ) -> None:
     """Request libraries on a cluster (installed now if it runs, else at its next start)."""
     cluster = await _cluster(session, cluster_id)
-    _require_manage(principal, cluster)
+    await require_manage(session, principal, cluster)
     specs = parse_libraries(libraries)
     existing = {r.library_key: r for r in await _rows(session, cluster.cluster_id)}
     for spec in specs:
@@ -85,10 +114,13 @@ async def install(
             )
             session.add(row)
             existing[spec.key] = row
-        elif row.status in (LibraryStatus.UNINSTALL_ON_RESTART, LibraryStatus.FAILED):
-            # Asked again: install it again (a failed one is retried).
-            transition(row, LibraryStatus.PENDING)
-            row.updated_at = now_utc()
+        else:
+            # The cluster's own now, even if it came as a library for all clusters.
+            row.for_all_clusters = False
+            if row.status in (LibraryStatus.UNINSTALL_ON_RESTART, LibraryStatus.FAILED):
+                # Asked again: install it again (a failed one is retried).
+                transition(row, LibraryStatus.PENDING)
+                row.updated_at = now_utc()
     if cluster.state in _LIVE:
         cid = cluster.cluster_id
         event.listen(
@@ -109,11 +141,17 @@ async def uninstall(
 ) -> None:
     """Mark libraries for removal at the next restart (never-installed ones go at once)."""
     cluster = await _cluster(session, cluster_id)
-    _require_manage(principal, cluster)
+    await require_manage(session, principal, cluster)
     specs = parse_libraries(libraries)
     existing = {r.library_key: r for r in await _rows(session, cluster.cluster_id)}
-    for spec in specs:
+    for_all = {r.library_key for r in await _rows(session, None)}
+    for i, spec in enumerate(specs):
         row = existing.get(spec.key)
+        if spec.key in for_all and (row is None or row.for_all_clusters):
+            raise InvalidParameterValue(
+                f"libraries[{i}]: {spec.label} is installed on all clusters; an admin removes "
+                "it with /api/2.0/kiln/libraries/all-clusters/uninstall."
+            )
         if row is None:
             continue
         if row.status == LibraryStatus.PENDING and cluster.state not in _LIVE:
@@ -125,20 +163,92 @@ async def uninstall(
 
 
 async def cluster_status(session: AsyncSession, cluster_id: object) -> list[dict[str, Any]]:
-    """`LibraryFullStatus` of every library on a cluster, in request order."""
+    """`LibraryFullStatus` of every library on a cluster, in request order, then the libraries
+    for all clusters it has not started with yet."""
     cluster = await _cluster(session, cluster_id)
-    return [_full_status(r) for r in await _rows(session, cluster.cluster_id)]
+    return _merged(await _rows(session, cluster.cluster_id), await _rows(session, None))
 
 
 async def all_cluster_statuses(session: AsyncSession) -> list[dict[str, Any]]:
-    """`ClusterLibraryStatuses` of every cluster that has libraries."""
+    """`ClusterLibraryStatuses` of every cluster that has libraries (its own or all clusters')."""
+    for_all = await _rows(session, None)
     query = (
-        select(ClusterLibrary, Cluster)
-        .join(Cluster, Cluster.cluster_id == ClusterLibrary.cluster_id)
+        select(Cluster.cluster_id, ClusterLibrary)
+        .outerjoin(ClusterLibrary, Cluster.cluster_id == ClusterLibrary.cluster_id)
         .where(Cluster.deleted_at.is_(None))
-        .order_by(ClusterLibrary.cluster_id, ClusterLibrary.id)
+        .order_by(Cluster.created_at, Cluster.cluster_id, ClusterLibrary.id)
     )
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row, cluster in (await session.execute(query)).tuples():
-        grouped.setdefault(cluster.cluster_id, []).append(_full_status(row))
-    return [{"cluster_id": cid, "library_statuses": st} for cid, st in grouped.items()]
+    own: dict[str, list[ClusterLibrary]] = {}
+    for cid, row in (await session.execute(query)).tuples():
+        own.setdefault(cid, [])
+        if row is not None:
+            own[cid].append(row)
+    out = []
+    for cid, rows in own.items():
+        statuses = _merged(rows, for_all)
+        if statuses:
+            out.append({"cluster_id": cid, "library_statuses": statuses})
+    return out
+
+
+# -- libraries for all clusters (Kiln's admin API) -----------------------------------------------
+
+
+async def libraries_for_all_clusters(session: AsyncSession) -> list[dict[str, Any]]:
+    """The libraries an admin set for every cluster, in the order they were set."""
+    return [
+        {"library": r.library, "is_library_for_all_clusters": True}
+        for r in await _rows(session, None)
+    ]
+
+
+async def install_for_all_clusters(
+    session: AsyncSession, principal: Principal, libraries: object
+) -> None:
+    """Set libraries for every cluster (admins only): each cluster installs them when it next
+    starts."""
+    require_admin(principal)
+    specs = parse_libraries(libraries)
+    existing = {r.library_key for r in await _rows(session, None)}
+    for spec in specs:
+        if spec.key in existing:
+            continue
+        session.add(
+            ClusterLibrary(
+                cluster_id=None,
+                library=spec.wire,
+                library_key=spec.key,
+                status=LibraryStatus.PENDING.value,
+                messages=[],
+                for_all_clusters=True,
+            )
+        )
+        existing.add(spec.key)
+    await session.commit()
+
+
+async def uninstall_for_all_clusters(
+    session: AsyncSession, principal: Principal, libraries: object
+) -> None:
+    """Stop installing libraries on every cluster (admins only): clusters that have them drop
+    them at their next restart (UNINSTALL_ON_RESTART), as the cluster's own uninstall does."""
+    require_admin(principal)
+    specs = parse_libraries(libraries)
+    keys = {spec.key for spec in specs}
+    for row in await _rows(session, None):
+        if row.library_key in keys:
+            await session.delete(row)
+    copies = (
+        await session.execute(
+            select(ClusterLibrary, Cluster.state)
+            .join(Cluster, Cluster.cluster_id == ClusterLibrary.cluster_id)
+            .where(ClusterLibrary.for_all_clusters.is_(True), ClusterLibrary.library_key.in_(keys))
+        )
+    ).tuples()
+    for row, state in copies:
+        if row.status == LibraryStatus.PENDING and state not in _LIVE:
+            await session.delete(row)
+        elif row.status != LibraryStatus.UNINSTALL_ON_RESTART:
+            transition(row, LibraryStatus.UNINSTALL_ON_RESTART, "Restart the cluster to uninstall.")
+            row.updated_at = now_utc()
+    await session.commit()

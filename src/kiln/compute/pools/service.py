@@ -30,9 +30,9 @@ from kiln.compute.backends.base import (
     RuntimeHandle,
 )
 from kiln.compute.lifecycle import load_cluster
+from kiln.compute.pools.attach import cold_start_reason
 from kiln.compute.pools.capacity import Usage, grant, waiting_message
 from kiln.compute.pools.spec import InstanceState, PoolSpec, PoolState, fail_fast
-from kiln.compute.spec import ClusterSpec
 from kiln.compute.states import ACTIVE_STATES, EventType, TerminationCode
 from kiln.errors import InvalidParameterValue
 from kiln.store.models import (
@@ -151,21 +151,40 @@ class InstancePools:
 
     # -- validation of cluster specs ---------------------------------------------------------
 
-    async def check_cluster_spec(self, session: AsyncSession, spec: ClusterSpec) -> None:
-        """A 400 when a cluster names a pool that does not exist (or is deleted)."""
-        if spec.driver_instance_pool_id and not spec.instance_pool_id:
+    async def resolve_cluster_body(
+        self, session: AsyncSession, raw: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A create/edit body with its pools checked and their node types filled in (a pool
+        cluster's nodes are its pools' instances); a 400 naming the field otherwise."""
+        pool_id = raw.get("instance_pool_id")
+        driver_pool_id = raw.get("driver_instance_pool_id")
+        if driver_pool_id and not pool_id:
             raise InvalidParameterValue(
                 "instance_pool_id is required when driver_instance_pool_id is set."
             )
-        for field, pool_id in (
-            ("instance_pool_id", spec.instance_pool_id),
-            ("driver_instance_pool_id", spec.driver_instance_pool_id),
+        if not pool_id:
+            return raw
+        out = dict(raw)
+        for field, node_field, value in (
+            ("instance_pool_id", "node_type_id", pool_id),
+            ("driver_instance_pool_id", "driver_node_type_id", driver_pool_id or pool_id),
         ):
-            if not pool_id:
-                continue
-            pool = await session.get(InstancePool, pool_id)
+            if not isinstance(value, str):
+                raise InvalidParameterValue(f"{field} must be a string.")
+            pool = await session.get(InstancePool, value)
             if pool is None or pool.state == PoolState.DELETED:
-                raise InvalidParameterValue(f"{field}: Instance pool {pool_id} does not exist.")
+                raise InvalidParameterValue(f"{field}: Instance pool {value} does not exist.")
+            node = PoolSpec.of(pool.spec).node_type_id
+            given = raw.get(node_field)
+            if node_field == "driver_node_type_id" and given is None and not driver_pool_id:
+                given = raw.get("node_type_id")
+            if given is not None and given != node:
+                raise InvalidParameterValue(
+                    f"{node_field}: {given} is not the node type of instance pool {value} "
+                    f"({node}); a pool cluster's nodes are its pool's instances."
+                )
+            out[node_field] = node
+        return out
 
     # -- capacity ----------------------------------------------------------------------------
 
@@ -294,8 +313,8 @@ class InstancePools:
 
     async def acquire(self, launch: LaunchSpec, reporter: Reporter) -> RuntimeHandle:
         """Start a pool cluster: reserve its instances (queueing if needed), then attach a warm
-        driver or, where a warm one cannot serve (workers, init scripts, its own Python),
-        start it cold inside the reserved capacity."""
+        driver or, where a warm one cannot serve it (`cold_start_reason`), start it cold
+        inside the reserved capacity."""
         spec = launch.spec
         assert spec.instance_pool_id is not None
         driver_pool = spec.driver_instance_pool_id or spec.instance_pool_id
@@ -311,12 +330,14 @@ class InstancePools:
             for row in taken
             if row.instance_pool_id == driver_pool and (h := handle_of_instance(row)) is not None
         ]
-        attachable = (
-            not launch.workers
-            and not launch.init_scripts
-            and not await self._has_libraries(launch.cluster_id)
+        reason = cold_start_reason(
+            spec,
+            await self._pool_spec(driver_pool),
+            workers=launch.workers,
+            init_scripts=bool(launch.init_scripts),
+            libraries=await self._has_libraries(launch.cluster_id),
         )
-        if warm and attachable:
+        if warm and reason is None:
             instance_id, instance = warm[0]
             await reporter.event(
                 EventType.DRIVER_HEALTHY,
@@ -329,11 +350,25 @@ class InstancePools:
             await self._mark_used(launch.cluster_id, {instance_id: handle})
             return handle
         # Cold inside the pool's capacity: the warm instances taken cannot serve it.
+        why = reason or "no warm instance was idle"
+        await reporter.event(
+            EventType.STARTING,
+            driver_state_message=f"Starting cold inside instance pool {driver_pool}: {why}.",
+        )
         for instance_id, instance in warm:
             await self.retire(instance_id, instance)
         handle = await self.backend.start(launch, reporter)
         await self._mark_used(launch.cluster_id, {})
         return handle
+
+    async def _pool_spec(self, pool_id: str) -> PoolSpec:
+        async with self.compute.db.session() as session:
+            pool = await session.get(InstancePool, pool_id)
+        if pool is None:
+            raise LaunchFailed(
+                TerminationCode.INSTANCE_POOL_NOT_FOUND, f"Instance pool {pool_id} does not exist."
+            )
+        return PoolSpec.of(pool.spec)
 
     async def _has_libraries(self, cluster_id: str) -> bool:
         """Whether the cluster has libraries (its own or every cluster's): those need its own

@@ -1,7 +1,8 @@
 """The warm-pool service: a named background service that keeps each pool at its
 `min_idle_instances`, retires idle instances above the minimum once they have been idle for
 `idle_instance_autotermination_minutes`, reaps instances whose processes died, and stops the
-idle instances of deleted pools. `tick()` does one pass; tests call it directly.
+idle instances of deleted pools. `tick()` does one pass; tests call it directly. One idle
+"minute" is `settings.compute.pool_idle_minute_seconds` seconds, so tests can shrink it.
 
 A warm instance is a started, idle driver runtime (JVM up, Python imported, a local-mode
 SparkSession created and warmed by one job), started through the backend's `start_instance`.
@@ -10,7 +11,6 @@ SparkSession created and warmed by one job), started through the backend's `star
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 from datetime import timedelta
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from kiln.compute.backends.base import InstanceSpec, LaunchFailed
+from kiln.compute.background import BackgroundService
 from kiln.compute.pools.spec import InstanceState, PoolSpec, PoolState
 from kiln.store.models import (
     Cluster,
@@ -41,15 +42,14 @@ _FREE = (InstanceState.PENDING.value, InstanceState.IDLE.value)
 _MAX_ERRORS = 10
 
 
-class WarmPools:
+class WarmPools(BackgroundService):
     """Refills pools, retires idle instances, reaps dead ones."""
 
     name = "instance-pool-warmer"
 
     def __init__(self, pools: InstancePools) -> None:
+        super().__init__()
         self.pools = pools
-        self._wake = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
         # Instances being started: instance_id -> (pool_id, task).
         self.starting: dict[str, tuple[str, asyncio.Task[None]]] = {}
 
@@ -61,37 +61,12 @@ class WarmPools:
     @property
     def minute(self) -> float:
         """Seconds in one idle_instance_autotermination "minute" (shrunk in tests)."""
-        return self.pools.compute.settings.compute.autotermination_minute_seconds
-
-    async def start(self) -> None:
-        """Run passes in the background until stopped."""
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name=self.name)
+        return self.pools.compute.settings.compute.pool_idle_minute_seconds
 
     async def stop(self) -> None:
         """Stop passing and cancel instance starts in flight (their processes stay recorded)."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await super().stop()
         await self._cancel_starts(None)
-
-    def wake(self) -> None:
-        """Pass as soon as possible."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: pass failed", self.name)
 
     # -- one pass ----------------------------------------------------------------------------
 

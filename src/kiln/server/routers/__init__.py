@@ -21,14 +21,20 @@ AREAS: tuple[Area, ...] = (
     Area("kiln.server.routers.dbfs", ("/api/2.0/dbfs",)),
     Area("kiln.server.routers.files", ("/api/2.0/fs",)),
     Area("kiln.server.routers.secrets", ("/api/2.0/secrets",)),
-    Area("kiln.server.routers.clusters", ("/api/2.0/clusters", "/api/2.1/clusters")),
+    Area("kiln.server.routers.clusters", ("/api/2.0/clusters",)),
+    Area("kiln.server.routers.permissions", ("/api/2.0/permissions/clusters",)),
     Area("kiln.server.routers.libraries", ("/api/2.0/libraries", "/api/2.0/kiln/libraries")),
     Area("kiln.server.routers.pools", ("/api/2.0/instance-pools",)),
     Area("kiln.server.routers.driver_proxy", ("/driver-proxy", "/driver-proxy-api")),
+    Area("kiln.server.routers.execution", ("/api/1.2",)),
+    Area("kiln.server.routers.notebook_runs", ("/api/2.0/kiln/notebook-runs",)),
 )
 
 # Alias prefix -> canonical prefix: an area's routes are registered once, under the canonical
 # prefix, and the alias is rewritten before routing (see kiln.server.aliases).
-ALIASES: dict[str, str] = {"/api/2.0/scim/v2": "/api/2.0/preview/scim/v2"}
+ALIASES: dict[str, str] = {
+    "/api/2.1/clusters": "/api/2.0/clusters",
+    "/api/2.0/scim/v2": "/api/2.0/preview/scim/v2",
+}
 
 __all__ = ["ALIASES", "AREAS", "EAGER_MODULES"]

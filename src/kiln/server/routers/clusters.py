@@ -23,11 +23,13 @@ from kiln.server.schemas.clusters import (
     ResizeClusterRequest,
     RestartClusterRequest,
     SparkVersionsResponse,
+    UpdateClusterRequest,
 )
 
 router = APIRouter(tags=["clusters"])
 
-PREFIXES = ("/api/2.0/clusters", "/api/2.1/clusters")
+# Also served under /api/2.1/clusters (an alias, see kiln.server.routers.ALIASES).
+PREFIX = "/api/2.0/clusters"
 Empty = dict[str, Any]
 
 
@@ -44,6 +46,16 @@ async def edit(
 ) -> Empty:
     """Replace a cluster's configuration (a RUNNING cluster restarts to apply it)."""
     await clusters.edit_cluster(session, state.compute, me, body.body())
+    return {}
+
+
+async def update(
+    body: UpdateClusterRequest, session: Session, state: State, me: CurrentPrincipal
+) -> Empty:
+    """Change the attributes `update_mask` names (a RUNNING cluster resizes or restarts)."""
+    await clusters.update_cluster(
+        session, state.compute, me, body.cluster_id, body.update_mask, body.cluster
+    )
     return {}
 
 
@@ -176,6 +188,7 @@ async def list_zones(me: CurrentPrincipal) -> dict[str, Any]:
 _POSTS: dict[str, Callable[..., Any]] = {
     "create": create,
     "edit": edit,
+    "update": update,
     "start": start,
     "restart": restart,
     "resize": resize,
@@ -194,14 +207,12 @@ _GETS: dict[str, Callable[..., Any]] = {
     "list-zones": list_zones,
 }
 
-for _prefix in PREFIXES:
-    _version = _prefix.split("/")[2].replace(".", "_")
-    for _method, _table in (("POST", _POSTS), ("GET", _GETS)):
-        for _name, _endpoint in _table.items():
-            router.add_api_route(
-                f"{_prefix}/{_name}",
-                _endpoint,
-                methods=[_method],
-                response_model_exclude_none=True,
-                operation_id=f"clusters_{_version}_{_name.replace('-', '_')}",
-            )
+for _method, _table in (("POST", _POSTS), ("GET", _GETS)):
+    for _name, _endpoint in _table.items():
+        router.add_api_route(
+            f"{PREFIX}/{_name}",
+            _endpoint,
+            methods=[_method],
+            response_model_exclude_none=True,
+            operation_id=f"clusters_{_name.replace('-', '_')}",
+        )

@@ -30,6 +30,7 @@ __all__ = [
     "ResizeClusterRequest",
     "RestartClusterRequest",
     "SparkVersionsResponse",
+    "UpdateClusterRequest",
 ]
 
 
@@ -73,6 +74,13 @@ class EditClusterRequest(ClusterSpecRequest):
 
 class ClusterIdRequest(BaseModel):
     cluster_id: str
+
+
+class UpdateClusterRequest(ClusterIdRequest):
+    """`clusters/update`: the mask and the partial cluster (validated by the domain)."""
+
+    update_mask: Any = None
+    cluster: Any = None
 
 
 class RestartClusterRequest(ClusterIdRequest):

@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "AllClustersLibrariesRequest",
+    "AllClustersLibrariesResponse",
     "ClusterLibraryStatuses",
     "InstallLibrariesRequest",
     "ListAllClusterLibraryStatusesResponse",
@@ -42,3 +44,17 @@ class ListAllClusterLibraryStatusesResponse(BaseModel):
     """`libraries/all-cluster-statuses`."""
 
     statuses: list[ClusterLibraryStatuses] = []
+
+
+class AllClustersLibrariesRequest(BaseModel):
+    """Kiln's `libraries/all-clusters/install` and `.../uninstall`: the libraries alone."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    libraries: Any = None
+
+
+class AllClustersLibrariesResponse(BaseModel):
+    """Kiln's `libraries/all-clusters`: each library with `is_library_for_all_clusters`."""
+
+    libraries: list[dict[str, Any]] = []

@@ -1,7 +1,7 @@
 """ORM models of every Kiln table (SQLAlchemy 2 typed mappings)."""
 
 from kiln.store.models.base import Base, UTCDateTime, now_utc, to_epoch_ms
-from kiln.store.models.compute import Cluster, ClusterEvent, ClusterRuntime
+from kiln.store.models.compute import Cluster, ClusterEvent, ClusterPermission, ClusterRuntime
 from kiln.store.models.dbfs import DbfsHandle, FileUpload
 from kiln.store.models.identity import Group, GroupMember, Token, User
 from kiln.store.models.libraries import ClusterLibrary
@@ -14,6 +14,7 @@ __all__ = [
     "Cluster",
     "ClusterEvent",
     "ClusterLibrary",
+    "ClusterPermission",
     "ClusterRuntime",
     "DbfsHandle",
     "FileUpload",

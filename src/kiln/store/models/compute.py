@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiln.store.models.base import Base, now_utc
 
-__all__ = ["Cluster", "ClusterEvent", "ClusterRuntime"]
+__all__ = ["Cluster", "ClusterEvent", "ClusterPermission", "ClusterRuntime"]
 
 
 class Cluster(Base):
@@ -86,3 +86,21 @@ class ClusterRuntime(Base):
     spark_ui_port: Mapped[int | None] = mapped_column()
     started_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
+class ClusterPermission(Base):
+    """One direct grant on a cluster (`/api/2.0/permissions/clusters/{id}`): a user, group or
+    service principal, named as Databricks names it, and its level (CAN_ATTACH_TO,
+    CAN_RESTART or CAN_MANAGE). Owners and admins hold CAN_MANAGE without a row."""
+
+    __tablename__ = "cluster_permissions"
+    __table_args__ = (UniqueConstraint("cluster_id", "principal_type", "principal"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(
+        ForeignKey("clusters.cluster_id", ondelete="CASCADE"), index=True
+    )
+    # user_name, group_name or service_principal_name.
+    principal_type: Mapped[str] = mapped_column(String(32))
+    principal: Mapped[str] = mapped_column(String(255))
+    permission_level: Mapped[str] = mapped_column(String(32))

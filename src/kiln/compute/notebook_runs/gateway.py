@@ -1,0 +1,57 @@
+"""The execution service (API 1.2's contexts and commands) as a notebook run uses it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kiln.driver.notebook import CellOutcome, CellStatus
+from kiln.principal import Principal
+
+if TYPE_CHECKING:
+    from kiln.compute.service import Compute
+
+__all__ = ["ExecutionGateway"]
+
+
+class ExecutionGateway:
+    """Contexts and commands of the clusters' execution service, for notebook runs."""
+
+    def __init__(self, compute: Compute) -> None:
+        self.compute = compute
+
+    async def create(self, principal: Principal, cluster_id: str) -> str:
+        """A fresh Python context on a RUNNING cluster, acting as `principal`; its id."""
+        from kiln.compute.execution import start_context
+
+        return await start_context(self.compute, principal, cluster_id, "python")
+
+    async def execute(
+        self, principal: Principal, cluster_id: str, context_id: str, code: str
+    ) -> CellOutcome:
+        """Run code and wait for its end; cancelling the wait cancels the command."""
+        from kiln.compute.execution import run_command
+
+        info = await run_command(self.compute, principal, cluster_id, context_id, code, "python")
+        outputs = list(info.outputs)
+        if info.status == "Cancelled":
+            return CellOutcome(CellStatus.CANCELLED, outputs)
+        if info.status == "Error":
+            # The context's Python died or could not start: not an exception of the cell.
+            why = info.error or "The execution context stopped while running the command."
+            outputs.append(
+                {
+                    "output_type": "error",
+                    "ename": "ExecutionContextError",
+                    "evalue": why,
+                    "traceback": [],
+                }
+            )
+            return CellOutcome(CellStatus.ERROR, outputs)
+        failed = any(o.get("output_type") == "error" for o in outputs)
+        return CellOutcome(CellStatus.ERROR if failed else CellStatus.OK, outputs)
+
+    async def destroy(self, principal: Principal, cluster_id: str, context_id: str) -> None:
+        """Destroy the context (nothing if it is already gone)."""
+        from kiln.compute.execution import stop_context
+
+        await stop_context(self.compute, principal, cluster_id, context_id)
