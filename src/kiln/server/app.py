@@ -19,6 +19,7 @@ from kiln.dbfs import DbfsStore
 from kiln.identity import Principal, bootstrap_admin
 from kiln.identity.auth_cache import PrincipalCache
 from kiln.identity.users import get_user_by_name
+from kiln.jobs import Jobs
 from kiln.secrets import SecretBox
 from kiln.server.aliases import AliasMiddleware, add_aliases_to_openapi
 from kiln.server.errors import install_error_handlers
@@ -59,6 +60,7 @@ async def build_state(settings: KilnSettings) -> AppState:
         dbfs=dbfs,
         secret_box=SecretBox.from_key_file(settings.secret_key_path),
         compute=compute,
+        jobs=Jobs(settings, db, compute),
     )
 
 
@@ -80,10 +82,13 @@ def create_app(settings: KilnSettings) -> FastAPI:
         app.state.kiln = state
         # Adopt clusters a previous server left running; reconcile the dead ones.
         await state.compute.start()
+        # Resume the runs a previous server left; start the job scheduler.
+        await state.jobs.start()
         try:
             yield
         finally:
             try:
+                await state.jobs.stop()
                 # A clean stop leaves no Spark process behind.
                 await state.compute.stop()
             finally:

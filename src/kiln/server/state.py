@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kiln.compute import Compute
 from kiln.dbfs import DbfsStore
 from kiln.identity.auth_cache import PrincipalCache
+from kiln.jobs import Jobs
 from kiln.secrets import SecretBox
 from kiln.settings import KilnSettings
 from kiln.store import Database
@@ -24,3 +25,4 @@ class AppState:
     secret_box: SecretBox
     principals: PrincipalCache
     compute: Compute
+    jobs: Jobs

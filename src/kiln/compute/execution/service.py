@@ -226,6 +226,11 @@ async def create_context(
     await sweep_context_tokens(session, route.cluster_id, live)
     context_id = new_context_id()
     token = await mint_context_token(session, principal, route.cluster_id, context_id)
+    # Commit before the driver starts the REPL: the REPL may use the token at once, and a
+    # write transaction held open while a process starts blocks every other SQLite writer
+    # (16 contexts starting together ran past the busy timeout). A token whose context then
+    # fails to start is swept with the others that have no live context.
+    await session.commit()
     body = {
         "context_id": context_id,
         "language": lang,

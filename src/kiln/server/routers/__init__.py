@@ -28,6 +28,7 @@ AREAS: tuple[Area, ...] = (
     Area("kiln.server.routers.driver_proxy", ("/driver-proxy", "/driver-proxy-api")),
     Area("kiln.server.routers.execution", ("/api/1.2",)),
     Area("kiln.server.routers.notebook_runs", ("/api/2.0/kiln/notebook-runs",)),
+    Area("kiln.server.routers.jobs", ("/api/2.2/jobs",)),
 )
 
 # Alias prefix -> canonical prefix: an area's routes are registered once, under the canonical
@@ -35,6 +36,8 @@ AREAS: tuple[Area, ...] = (
 ALIASES: dict[str, str] = {
     "/api/2.1/clusters": "/api/2.0/clusters",
     "/api/2.0/scim/v2": "/api/2.0/preview/scim/v2",
+    "/api/2.0/jobs": "/api/2.2/jobs",
+    "/api/2.1/jobs": "/api/2.2/jobs",
 }
 
 __all__ = ["ALIASES", "AREAS", "EAGER_MODULES"]

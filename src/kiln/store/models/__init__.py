@@ -4,6 +4,7 @@ from kiln.store.models.base import Base, UTCDateTime, now_utc, to_epoch_ms
 from kiln.store.models.compute import Cluster, ClusterEvent, ClusterPermission, ClusterRuntime
 from kiln.store.models.dbfs import DbfsHandle, FileUpload
 from kiln.store.models.identity import Group, GroupMember, Token, User
+from kiln.store.models.jobs import Job, JobRun, JobTaskOutput, JobTaskRun
 from kiln.store.models.libraries import ClusterLibrary
 from kiln.store.models.pools import InstancePool, PoolInstance, PoolWaiter
 from kiln.store.models.secrets import Secret, SecretAcl, SecretScope
@@ -21,6 +22,10 @@ __all__ = [
     "Group",
     "GroupMember",
     "InstancePool",
+    "Job",
+    "JobRun",
+    "JobTaskOutput",
+    "JobTaskRun",
     "PoolInstance",
     "PoolWaiter",
     "Secret",
