@@ -9,36 +9,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from legacy_cli import CLI, HOST, PORT, bind_problem, cli_runner
 from support import Server, start_server, stop_server_process
-
-HOST = "127.0.0.2"
-PORT = 80
-CLI = str(Path(sys.executable).with_name("databricks"))
 
 pytestmark = pytest.mark.slow
 
 
-def _can_bind() -> str | None:
-    try:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((HOST, PORT))
-    except OSError as exc:
-        return f"cannot bind {HOST}:{PORT} for the legacy CLI test ({exc}); run the suite as root"
-    return None
-
-
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    reason = _can_bind()
+    reason = bind_problem()
     if reason:
         pytest.skip(reason)
     srv = start_server(tmp_path_factory.mktemp("legacy") / "data", host=HOST, port=PORT)
@@ -49,23 +34,8 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def cli(cli_server: Server, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    home = tmp_path_factory.mktemp("cli-home")
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        # Deliberately with a port: the CLI drops it, so Kiln must be on port 80.
-        "DATABRICKS_HOST": f"http://{HOST}:8080",
-        "DATABRICKS_TOKEN": cli_server.token,
-    }
-    env.pop("DATABRICKS_CONFIG_PROFILE", None)
-
-    def run(*args: str) -> str:
-        proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"databricks {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-        return proc.stdout
-
-    return run
+def cli(cli_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
+    return cli_runner(tmp_path_factory.mktemp("cli-home"), cli_server.token)
 
 
 def _make_repo(root: Path) -> None:

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -35,28 +31,15 @@ from compute_support import (
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.workspace import ImportFormat, Language
 
+from legacy_cli import HOST, PORT, bind_problem, cli_runner
 from support import Server, start_server, stop_server_process
-
-HOST = "127.0.0.2"
-PORT = 80
-CLI = str(Path(sys.executable).with_name("databricks"))
 
 pytestmark = pytest.mark.slow
 
 
-def _can_bind() -> str | None:
-    try:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((HOST, PORT))
-    except OSError as exc:
-        return f"cannot bind {HOST}:{PORT} for the legacy CLI test ({exc}); run the suite as root"
-    return None
-
-
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    reason = _can_bind()
+    reason = bind_problem()
     if reason:
         pytest.skip(reason)
     srv = start_server(
@@ -77,20 +60,11 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def cli(
     cli_server: Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict[str, Any]]:
-    home = tmp_path_factory.mktemp("cli-home")
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        # Deliberately with a port: the CLI drops it, so Kiln must be on port 80.
-        "DATABRICKS_HOST": f"http://{HOST}:8080",
-        "DATABRICKS_TOKEN": cli_server.token,
-    }
-    env.pop("DATABRICKS_CONFIG_PROFILE", None)
+    run_cli = cli_runner(tmp_path_factory.mktemp("cli-home"), cli_server.token)
 
     def run(*args: str) -> dict[str, Any]:
-        proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"databricks {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-        out: dict[str, Any] = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        stdout = run_cli(*args)
+        out: dict[str, Any] = json.loads(stdout) if stdout.strip() else {}
         return out
 
     return run

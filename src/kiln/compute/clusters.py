@@ -224,7 +224,6 @@ async def update_cluster(
     plan = plan_update(row.spec, spec.record)
     if not plan.changed:
         return
-    current = row.target_workers
     _record_edit(session, row, spec, principal)
     if row.state == State.TERMINATED:
         row.target_workers = spec.initial_workers
@@ -234,21 +233,7 @@ async def update_cluster(
             transition(row, State.RESTARTING, "Restarting Spark to apply the new configuration")
             add_event(session, row.cluster_id, EventType.RESTARTING, user=principal.user_name)
         elif plan.resize:
-            if spec.autoscale is not None:
-                target = min(max(current, spec.autoscale.min_workers), spec.autoscale.max_workers)
-            else:
-                target = spec.num_workers
-            row.target_workers = target
-            transition(row, State.RESIZING, "Resizing cluster")
-            add_event(
-                session,
-                row.cluster_id,
-                EventType.RESIZING,
-                current_num_workers=current,
-                target_num_workers=target,
-                cause="USER_REQUEST",
-                user=principal.user_name,
-            )
+            _begin_resize(session, row, spec, principal)
     await session.flush()
     compute.wake_after_commit(session)
 
@@ -326,12 +311,22 @@ async def resize_cluster(
             conf.pop("spark.master", None)
         raw["spark_conf"] = conf
     spec = _spec(compute, raw)
+    row.spec = spec.record
+    _begin_resize(session, row, spec, principal)
+    await session.flush()
+    compute.wake_after_commit(session)
+
+
+def _begin_resize(
+    session: AsyncSession, row: Cluster, spec: ClusterSpec, principal: Principal
+) -> None:
+    """Move a running cluster to RESIZING toward `spec`'s size (autoscale keeps the current
+    size within its new bounds), with the RESIZING event."""
     current = row.target_workers
     if spec.autoscale is not None:
         target = min(max(current, spec.autoscale.min_workers), spec.autoscale.max_workers)
     else:
         target = spec.num_workers
-    row.spec = spec.record
     row.target_workers = target
     transition(row, State.RESIZING, "Resizing cluster")
     add_event(
@@ -343,8 +338,6 @@ async def resize_cluster(
         cause="USER_REQUEST",
         user=principal.user_name,
     )
-    await session.flush()
-    compute.wake_after_commit(session)
 
 
 async def terminate_cluster(

@@ -10,6 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from kiln.driver.repl.sql import split_statements
+
 __all__ = [
     "RUNNABLE",
     "CellCommand",
@@ -105,48 +107,6 @@ def parse_run_arguments(text: str) -> tuple[str, dict[str, str]]:
     return target, arguments
 
 
-def split_sql(text: str) -> list[str]:
-    """The statements of a SQL cell (split on `;` outside quotes and comments), non-empty."""
-    statements: list[str] = []
-    current: list[str] = []
-    i, n = 0, len(text)
-    quote: str | None = None
-    while i < n:
-        c = text[i]
-        if quote is not None:
-            current.append(c)
-            if c == "\\" and quote != "`" and i + 1 < n:
-                current.append(text[i + 1])
-                i += 2
-                continue
-            if c == quote:
-                quote = None
-        elif c in ("'", '"', "`"):
-            quote = c
-            current.append(c)
-        elif text.startswith("--", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            current.append(text[i:end])
-            i = end
-            continue
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            current.append(text[i:end])
-            i = end
-            continue
-        elif c == ";":
-            statements.append("".join(current))
-            current = []
-        else:
-            current.append(c)
-        i += 1
-    statements.append("".join(current))
-    return [s.strip() for s in statements if _has_code(s)]
-
-
-def _has_code(statement: str) -> bool:
-    without = re.sub(r"/\*.*?\*/", "", statement, flags=re.DOTALL)
-    without = re.sub(r"--[^\n]*", "", without)
-    return bool(without.strip())
+# A %sql cell splits exactly as a SQL command of the 1.2 API does (quotes and comments kept
+# whole, comment-only statements dropped): one splitter serves both.
+split_sql = split_statements
