@@ -1,0 +1,22 @@
+"""ML: serving endpoints, inference capture and feature tables
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-21 09:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Reserved for its issue's tables; kept in the chain so revisions never collide.
+    pass
+
+
+def downgrade() -> None:
+    pass
