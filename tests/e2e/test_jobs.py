@@ -887,6 +887,54 @@ def test_acceptance_dag_on_a_cluster(w: WorkspaceClient, cluster: str, folder: s
     assert exported.views and exported.views[0].content and "produced" in exported.views[0].content
 
 
+def test_iterations_reuse_a_context_made_fresh(
+    w: WorkspaceClient, cluster: str, folder: str
+) -> None:
+    """Sequential iterations run in one recycled Python (the same pid), and each finds it as a
+    new context: no globals, environment variables, working directory or widgets of the one
+    before."""
+    put_notebook(
+        w,
+        f"{folder}/fresh",
+        "import os\n"
+        'assert "leaked" not in globals(), "a global of the previous run leaked"\n'
+        'assert "KILN_LEAK" not in os.environ, "an environment variable leaked"\n'
+        'assert "kiln-leak-" not in os.getcwd(), "the working directory leaked"\n'
+        "try:\n"
+        '    dbutils.widgets.get("stale")\n'
+        "except Exception:\n"
+        "    pass\n"
+        "else:\n"
+        '    raise AssertionError("a widget leaked")\n'
+        'dbutils.widgets.text("stale", "x")',
+        'import tempfile\nleaked = 1\nos.environ["KILN_LEAK"] = "1"\n'
+        'os.chdir(tempfile.mkdtemp(prefix="kiln-leak-"))\n'
+        "dbutils.notebook.exit(str(os.getpid()))",
+    )
+    each = j.SubmitTask(
+        task_key="each",
+        for_each_task=j.ForEachTask(
+            inputs="[1, 2, 3]",
+            concurrency=1,
+            task=j.Task(
+                task_key="one",
+                existing_cluster_id=cluster,
+                notebook_task=j.NotebookTask(notebook_path=f"{folder}/fresh"),
+            ),
+        ),
+    )
+    run = w.jobs.submit_and_wait(run_name="fresh", tasks=[each], timeout=WAIT)
+    assert run.state is not None and run.state.result_state == j.RunResultState.SUCCESS, run.state
+    fan = by_key(run)["each"]
+    assert fan.run_id is not None
+    iterations = w.jobs.get_run(fan.run_id).iterations or []
+    pids = {
+        (w.jobs.get_run_output(i.run_id).notebook_output or j.NotebookOutput()).result  # type: ignore[arg-type]
+        for i in iterations
+    }
+    assert len(iterations) == 3 and len(pids) == 1, pids
+
+
 @pytest.mark.slow
 def test_submit_on_a_job_cluster_from_an_instance_pool(w: WorkspaceClient, folder: str) -> None:
     pool_id = w.instance_pools.create(

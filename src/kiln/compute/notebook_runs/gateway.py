@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kiln.driver.notebook import CellOutcome, CellStatus
+from kiln.errors import KilnError
 from kiln.principal import Principal
 
 if TYPE_CHECKING:
@@ -55,3 +56,16 @@ class ExecutionGateway:
         from kiln.compute.execution import stop_context
 
         await stop_context(self.compute, principal, cluster_id, context_id)
+
+    async def alive(self, principal: Principal, cluster_id: str, context_id: str) -> bool:
+        """Whether the context still runs and takes commands."""
+        from kiln.compute.execution import context_status
+
+        try:
+            async with self.compute.db.session() as session:
+                info = await context_status(
+                    session, self.compute, principal, cluster_id, context_id, wait_ms=0
+                )
+        except KilnError:
+            return False
+        return info.status == "Running"

@@ -33,6 +33,10 @@ class ContextGateway(Protocol):
         """Destroy the context (nothing if it is already gone)."""
         ...
 
+    async def alive(self, principal: Principal, cluster_id: str, context_id: str) -> bool:
+        """Whether the context still runs and takes commands."""
+        ...
+
 
 async def fetch_notebook(db: Database, principal: Principal, path: str) -> bytes:
     """The notebook at a workspace path as nbformat JSON, read as `principal`.

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.compute.notebook_runs.export import notebook_html
 from kiln.compute.notebook_runs.host import ContextGateway, RunHost, check_notebook
+from kiln.compute.notebook_runs.idle import IdleContexts
 from kiln.driver.dbutils import RunBinding
 from kiln.driver.notebook import NotebookRunner, RunOutcome, RunResultState
 from kiln.errors import InvalidParameterValue, ResourceDoesNotExist
@@ -44,6 +45,10 @@ MAX_FINISHED_RUNS = 1000
 MAX_WAIT_SECONDS = 60.0
 MAX_PARAMETERS = 1000
 EXPORT_FORMATS = ("JUPYTER", "HTML")
+# An idle context this young is taken without asking the driver whether it still runs.
+REUSE_UNCHECKED_SECONDS = 1.0
+# How long a stopping control plane spends destroying idle contexts.
+STOP_SECONDS = 10.0
 
 
 class RunState:
@@ -121,16 +126,19 @@ def _validate(request: NotebookRunRequest) -> NotebookRunRequest:
 class NotebookRuns:
     """Every notebook run of this control plane."""
 
-    def __init__(self, db: Database, gateway: ContextGateway) -> None:
+    def __init__(
+        self, db: Database, gateway: ContextGateway, idle: IdleContexts | None = None
+    ) -> None:
         self.db = db
         self.gateway = gateway
+        self.idle = idle or IdleContexts()
         self._runs: OrderedDict[str, NotebookRun] = OrderedDict()
 
     async def start(self, principal: Principal, request: NotebookRunRequest) -> NotebookRun:
         """Check the request, get a context on the cluster and start the run in the background."""
         request = _validate(request)
         await check_notebook(self.db, principal, request.notebook_path)
-        context_id = await self.gateway.create(principal, request.cluster_id)
+        context_id = await self._context(principal, request.cluster_id)
         run = NotebookRun(
             run_id=secrets.token_hex(8),
             request=request,
@@ -161,9 +169,12 @@ class NotebookRuns:
         )
         run.runner = NotebookRunner(host, binding)
         run.state = RunState.RUNNING
+        # Only a run that ended by itself leaves its context fit for another run.
+        reusable = False
         try:
             async with asyncio.timeout(request.timeout_seconds or None):
                 outcome = await run.runner.run()
+            reusable = outcome.state in (RunResultState.SUCCESS, RunResultState.FAILED)
         except TimeoutError:
             outcome = self._partial(
                 run,
@@ -177,13 +188,40 @@ class NotebookRuns:
             outcome = self._partial(run, RunResultState.FAILED, f"The run failed: {exc}")
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self.gateway.destroy(run.principal, request.cluster_id, run.context_id)
-                )
+                await asyncio.shield(self._release(run, reusable))
         run.outcome = outcome
         run.state = outcome.state.value
         run.ended_at = time.time()
         run.done.set()
+
+    async def _context(self, principal: Principal, cluster_id: str) -> str:
+        """An idle context of this user on this cluster, else a new one."""
+        await self._expire()
+        while (idle := self.idle.take(cluster_id, principal.user_id)) is not None:
+            # A context left moments ago is alive; one idle for longer is asked (its cluster
+            # may have restarted since).
+            fresh = time.monotonic() - idle.since < REUSE_UNCHECKED_SECONDS
+            if fresh or await self.gateway.alive(principal, cluster_id, idle.context_id):
+                return idle.context_id
+            await self._destroy(principal, cluster_id, idle.context_id)
+        return await self.gateway.create(principal, cluster_id)
+
+    async def _release(self, run: NotebookRun, reusable: bool) -> None:
+        """Keep the run's context for the next run, or destroy it."""
+        assert run.context_id is not None
+        cluster_id = run.request.cluster_id
+        if reusable and self.idle.put(cluster_id, run.principal, run.context_id):
+            return
+        await self._destroy(run.principal, cluster_id, run.context_id)
+
+    async def _destroy(self, principal: Principal, cluster_id: str, context_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.gateway.destroy(principal, cluster_id, context_id)
+
+    async def _expire(self, everything: bool = False) -> None:
+        gone = self.idle.drain() if everything else self.idle.expired()
+        for entry in gone:
+            await self._destroy(entry.principal, entry.cluster_id, entry.context_id)
 
     def _partial(self, run: NotebookRun, state: RunResultState, error: str) -> RunOutcome:
         runner = run.runner
@@ -245,6 +283,10 @@ class NotebookRuns:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Idle contexts would outlive this control plane in their drivers, with live tokens.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(STOP_SECONDS):
+                await self._expire(everything=True)
 
 
 def notebook_runs(compute: Compute) -> NotebookRuns:

@@ -18,6 +18,7 @@ from kiln.driver.dbutils.jobs import JobsUtils, TaskValuesUtils
 from kiln.driver.dbutils.library import LibraryUtils
 from kiln.driver.dbutils.local_dbfs import DbfsPaths
 from kiln.driver.dbutils.notebook import NotebookUtils
+from kiln.driver.dbutils.recycle import recycle
 from kiln.driver.dbutils.redaction import Redactor
 from kiln.driver.dbutils.secrets import SecretsUtils
 from kiln.driver.dbutils.widgets import WidgetsUtils
@@ -90,8 +91,13 @@ def _dbutils(namespace: dict[str, Any]) -> DBUtils:
 
 
 def bind_run(namespace: dict[str, Any], binding_json: str) -> None:
-    """Bind a notebook run into a context (the runner calls this before the first cell)."""
-    _dbutils(namespace)._bind(RunBinding.from_json(binding_json))
+    """Bind a notebook run into a context (the runner calls this before the first cell); a
+    context that ran a notebook before is made fresh first (see `recycle`)."""
+    recycled = recycle(namespace)
+    dbutils = _dbutils(namespace)
+    if recycled:
+        dbutils.widgets.removeAll()
+    dbutils._bind(RunBinding.from_json(binding_json))
 
 
 def push_parameters(namespace: dict[str, Any], parameters_json: str) -> None:
