@@ -37,6 +37,10 @@ bench: install
 	$(BIN)/python -m bench.clusters
 	$(BIN)/python -m bench.pools
 	$(BIN)/python -m bench.execution
+	$(BIN)/python -m bench.jobs
+	$(BIN)/python -m bench.tables
+	$(BIN)/python -m bench.ml
+	$(BIN)/python -m bench.web --latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

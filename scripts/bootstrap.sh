@@ -26,4 +26,14 @@ if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
     exit 1
   fi
 fi
+# Web UI (issue 8): build web/ into src/kiln/server/webui/dist when the build is missing or
+# older than web/'s sources. Without npm the API still works; the UI route says it was not built.
+WEB_DIST=src/kiln/server/webui/dist/index.html
+if [ -f web/package.json ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "kiln: npm not found; the web UI is not built (install Node.js 20+ and re-run). The API works without it." >&2
+  elif [ ! -f "$WEB_DIST" ] || [ -n "$(find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts -newer "$WEB_DIST" 2>/dev/null | head -n 1)" ]; then
+    (cd web && npm ci --no-audit --no-fund && npm run build)
+  fi
+fi
 echo "kiln: .venv ready ($(.venv/bin/kiln --version))"

@@ -30,7 +30,8 @@ def test_health_and_discovery_need_no_token(server: Server) -> None:
         "/api/2.0/secrets/scopes/list",
         "/openapi.json",
         "/api/2.0/no-such-endpoint",
-        "/",
+        "/api/",
+        "/assets-not-the-ui/x",
     ],
 )
 def test_everything_else_needs_a_token(server: Server, path: str) -> None:

@@ -27,6 +27,7 @@ from kiln.server.lazy_routes import LazyArea
 from kiln.server.middleware import AuthMiddleware, FramingMiddleware
 from kiln.server.routers import ALIASES, AREAS, EAGER_MODULES
 from kiln.server.state import AppState
+from kiln.server.webui import WebUiRoute, is_public
 from kiln.settings import KilnSettings
 from kiln.store import Database, upgrade
 
@@ -89,6 +90,11 @@ def create_app(settings: KilnSettings) -> FastAPI:
         finally:
             try:
                 await state.jobs.stop()
+                # Built on the first ML request (kiln.server.routers.ml_deps): flush buffered
+                # inference-table rows and stop the model scorers.
+                ml = getattr(app.state, "kiln_ml", None)
+                if ml is not None:
+                    await ml.stop()
                 # A clean stop leaves no Spark process behind.
                 await state.compute.stop()
             finally:
@@ -107,8 +113,13 @@ def create_app(settings: KilnSettings) -> FastAPI:
         app.include_router(importlib.import_module(module).router)
     areas = [LazyArea(area) for area in AREAS]
     app.router.routes.extend(areas)
+    # Last: the web app answers only its own paths (/, /assets/..., its client routes).
+    app.router.routes.append(WebUiRoute())
     app.add_middleware(
-        AuthMiddleware, db=lambda: app.state.kiln.db, cache=lambda: app.state.kiln.principals
+        AuthMiddleware,
+        db=lambda: app.state.kiln.db,
+        cache=lambda: app.state.kiln.principals,
+        public=is_public,
     )
     app.add_middleware(FramingMiddleware, limits=settings.limits)
     # Outermost, so framing, auth and routing all see the canonical path.

@@ -143,19 +143,20 @@ class AuthMiddleware:
         app: ASGIApp,
         db: Callable[[], Database],
         cache: Callable[[], PrincipalCache],
-        public_prefixes: tuple[str, ...] = (),
+        public: Callable[[str, str], bool] = lambda method, path: False,
     ) -> None:
         self.app = app
         self.db = db
         self.cache = cache
-        self.public_prefixes = public_prefixes
+        # The web app's own page and files (kiln.server.webui.is_public): the sign-in is in it.
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path in PUBLIC_PATHS or path.startswith(self.public_prefixes):
+        if path in PUBLIC_PATHS or self.public(scope["method"], path):
             await self.app(scope, receive, send)
             return
         token = _bearer(scope)

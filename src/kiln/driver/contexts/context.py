@@ -62,6 +62,8 @@ class Command:
     error: str | None = None
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    # Bumped by each partial output while it runs (a status call may wait for the next one).
+    version: int = 0
 
     @property
     def done(self) -> bool:
@@ -70,7 +72,9 @@ class Command:
 
     def view(self) -> dict[str, Any]:
         """What `commands/status` answers."""
-        body: dict[str, Any] = {"id": self.id, "status": self.status.value}
+        body: dict[str, Any] = {"id": self.id, "status": self.status.value, "version": self.version}
+        if not self.done and self.outputs:
+            body["outputs"] = self.outputs  # so far (partial)
         if self.done:
             body.update(
                 outputs=self.outputs,
@@ -148,11 +152,15 @@ class Context:
                 return
             del self.commands[oldest.id]
 
-    def wait(self, command: Command, timeout: float) -> dict[str, Any]:
-        """The command's view once it is done, or after `timeout` (a short long-poll)."""
+    def wait(self, command: Command, timeout: float, since: int | None = None) -> dict[str, Any]:
+        """The command's view once it is done, or after `timeout` (a short long-poll); with
+        `since`, also once its partial outputs moved past that version."""
         with self.changed:
             if timeout > 0:
-                self.changed.wait_for(lambda: command.done, timeout)
+                self.changed.wait_for(
+                    lambda: command.done or (since is not None and command.version != since),
+                    timeout,
+                )
             return command.view()
 
     def cancel(self, command: Command) -> None:
@@ -293,6 +301,14 @@ class Context:
                 self._end(command, CommandStatus.CANCELLED if cancelled else CommandStatus.FINISHED)
                 if message.get("restart"):
                     transition(self, ContextStatus.PENDING)
+            elif (
+                event == "partial"
+                and command is not None
+                and message.get("id") == command.id
+                and not command.done
+            ):
+                command.outputs = list(message.get("outputs") or [])
+                command.version += 1
             elif event == "exit":
                 self._on_exit(message.get("code"))
             self.changed.notify_all()

@@ -77,6 +77,14 @@ def _user(body: dict[str, Any]) -> int:
         raise HttpError(400, "INVALID_PARAMETER_VALUE", "user_id is required") from None
 
 
+def _since(query: dict[str, Any]) -> int | None:
+    """`since_version`: answer once the command's partial outputs pass it (web streams)."""
+    try:
+        return int(query["since_version"]) if query.get("since_version") not in (None, "") else None
+    except (TypeError, ValueError) as exc:
+        raise HttpError(400, "INVALID_PARAMETER_VALUE", "since_version must be an integer") from exc
+
+
 def _wait_seconds(body: dict[str, Any]) -> float:
     try:
         ms = int(body.get("wait_ms") or 0)
@@ -312,7 +320,7 @@ class ContextManager:
         """A command's status and, once done, its outputs (a short long-poll until then)."""
         context = self._context(query.get("context_id"), _user(query))
         command = self._command(context, query.get("command_id"))
-        return context.wait(command, _wait_seconds(query))
+        return context.wait(command, _wait_seconds(query), _since(query))
 
     def cancel(self, body: dict[str, Any]) -> dict[str, Any]:
         """Cancel a command (no effect on a finished one)."""

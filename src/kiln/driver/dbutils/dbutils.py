@@ -18,7 +18,7 @@ from kiln.driver.dbutils.jobs import JobsUtils, TaskValuesUtils
 from kiln.driver.dbutils.library import LibraryUtils
 from kiln.driver.dbutils.local_dbfs import DbfsPaths
 from kiln.driver.dbutils.notebook import NotebookUtils
-from kiln.driver.dbutils.recycle import recycle
+from kiln.driver.dbutils.recycle import Baseline
 from kiln.driver.dbutils.redaction import Redactor
 from kiln.driver.dbutils.secrets import SecretsUtils
 from kiln.driver.dbutils.widgets import WidgetsUtils
@@ -36,6 +36,8 @@ class DBUtils(Helpful):
     def __init__(self, host: ContextHost, api: ApiClient, redactor: Redactor) -> None:
         self._host = host
         self._binding: RunBinding | None = None
+        # What the context held at its first run; a later run starts from it again.
+        self._baseline: Baseline | None = None
         binding: Callable[[], RunBinding | None] = lambda: self._binding  # noqa: E731
         self.fs = FsUtils(api)
         self.secrets = SecretsUtils(api, redactor)
@@ -92,10 +94,12 @@ def _dbutils(namespace: dict[str, Any]) -> DBUtils:
 
 def bind_run(namespace: dict[str, Any], binding_json: str) -> None:
     """Bind a notebook run into a context (the runner calls this before the first cell); a
-    context that ran a notebook before is made fresh first (see `recycle`)."""
-    recycled = recycle(namespace)
+    context that ran a notebook before is made fresh first (`kiln.driver.dbutils.recycle`)."""
     dbutils = _dbutils(namespace)
-    if recycled:
+    if dbutils._baseline is None:
+        dbutils._baseline = Baseline.record(namespace)
+    else:
+        dbutils._baseline.restore(namespace)
         dbutils.widgets.removeAll()
     dbutils._bind(RunBinding.from_json(binding_json))
 

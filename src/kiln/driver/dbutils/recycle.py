@@ -14,37 +14,31 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Baseline", "recycle"]
+__all__ = ["Baseline"]
 
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """What a context held when its first run was bound."""
+    """What a context held when its first run was bound (kept by its `dbutils`)."""
 
     names: dict[str, Any]
     environ: dict[str, str]
     cwd: str
 
+    @classmethod
+    def record(cls, namespace: dict[str, Any]) -> Baseline:
+        """The context as it is now."""
+        return cls(dict(namespace), dict(os.environ), os.getcwd())
 
-# One context per Python process: its baseline, recorded by the first bind.
-_baseline: Baseline | None = None
-
-
-def recycle(namespace: dict[str, Any]) -> bool:
-    """Reset a context that ran a notebook to its baseline; False on its first run (the
-    baseline is recorded instead)."""
-    global _baseline
-    if _baseline is None:
-        _baseline = Baseline(dict(namespace), dict(os.environ), os.getcwd())
-        return False
-    namespace.clear()
-    namespace.update(_baseline.names)
-    if dict(os.environ) != _baseline.environ:
-        os.environ.clear()
-        os.environ.update(_baseline.environ)
-    if os.getcwd() != _baseline.cwd:
-        os.chdir(_baseline.cwd)
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
-        pyplot.close("all")
-    return True
+    def restore(self, namespace: dict[str, Any]) -> None:
+        """Put the context back as it was when recorded."""
+        namespace.clear()
+        namespace.update(self.names)
+        if dict(os.environ) != self.environ:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        if os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close("all")

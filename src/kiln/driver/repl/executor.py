@@ -8,6 +8,7 @@ the context's SparkSession and shows its last result as a table (and as `_sqldf`
 
 from __future__ import annotations
 
+import copy
 import io
 import sys
 import threading
@@ -108,6 +109,8 @@ class Executor:
         self.cancel_requested = False
         # Whether the last command was interrupted (a py4j call cut short loses its thread).
         self.interrupted = False
+        # Told after each write or output of the running command (partial outputs).
+        self.on_output: Callable[[], None] | None = None
 
     def install_streams(self) -> None:
         """Route sys.stdout and sys.stderr through the running command."""
@@ -126,13 +129,30 @@ class Executor:
             if self._collector is None:
                 return False
             self._collector.write(name, text)
-            return True
+        if self.on_output is not None:
+            self.on_output()
+        return True
 
     def emit(self, output: dict[str, Any]) -> None:
         """Add an output to the running command (dropped when none runs)."""
         with self._lock:
-            if self._collector is not None:
-                self._collector.add(output)
+            if self._collector is None:
+                return
+            self._collector.add(output)
+        if self.on_output is not None:
+            self.on_output()
+
+    def snapshot(self, max_bytes: int) -> list[dict[str, Any]] | None:
+        """The running command's outputs so far, copied and redacted (None when there is
+        no command or they exceed `max_bytes`)."""
+        with self._lock:
+            collector = self._collector
+            if collector is None or collector.text_chars + collector.rich_bytes > max_bytes:
+                return None
+            outputs = copy.deepcopy(collector.outputs)
+        if self.redact is None:
+            return outputs
+        return [self.redact(o) for o in outputs]
 
     def run(self, code: str, language: str = "python") -> Outcome:
         """Run one command and return how it ended with its outputs."""

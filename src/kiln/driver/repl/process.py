@@ -35,7 +35,8 @@ from kiln.driver.repl import figures
 from kiln.driver.repl.display import Displayer
 from kiln.driver.repl.executor import Executor
 from kiln.driver.repl.outputs import OutputLimits
-from kiln.driver.repl.spark import SparkAttachment, attach_spark
+from kiln.driver.repl.partials import PartialOutputs
+from kiln.driver.repl.spark import SparkAttachment, attach_spark, install_tables
 
 __all__ = ["Repl", "ReplHost", "main"]
 
@@ -93,6 +94,9 @@ class Repl:
         self.attachment: SparkAttachment | None = None
         self.namespace: dict[str, Any] = {}
         self.executor = Executor(self.namespace, self.limits, spark=self._spark)
+        # A running command's outputs reach the driver as they are produced (web notebooks).
+        self.partials = PartialOutputs(channel.send, self.executor.snapshot)
+        self.executor.on_output = self.partials.changed
         self.host: ReplHost | None = None
         # What `kiln.driver.dbutils.attach` returned (its client is closed at the end).
         self._attached: Any = None
@@ -147,6 +151,7 @@ class Repl:
         self.executor.namespace = self.namespace
         displayer = Displayer(self.executor.emit, lambda: self.limits)
         spark = self.attachment.spark
+        install_tables(spark, self.host)
         self.namespace.update(
             spark=spark,
             sc=self.attachment.sc
@@ -190,7 +195,13 @@ class Repl:
             # The control plane came back at another address (a restart of `kiln up`).
             self.host.api_url = str(api_url)
             os.environ["DATABRICKS_HOST"] = str(api_url)
-        outcome = self.executor.run(str(message.get("code") or ""), str(message.get("language")))
+        self.partials.begin(str(message.get("id") or ""))
+        try:
+            outcome = self.executor.run(
+                str(message.get("code") or ""), str(message.get("language"))
+            )
+        finally:
+            self.partials.end()
         if self.executor.interrupted and self.attachment is not None:
             # An interrupted py4j call drops its connection, and the JVM thread that held this
             # context's job tag with it: tag the next thread the REPL gets.

@@ -20,7 +20,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CLASSIC", "CONNECT", "SparkAttachment", "attach_spark", "connect_job_tag"]
+__all__ = [
+    "CLASSIC",
+    "CONNECT",
+    "SparkAttachment",
+    "attach_spark",
+    "connect_job_tag",
+    "install_tables",
+]
 
 CLASSIC = "classic"
 CONNECT = "connect"
@@ -133,3 +140,16 @@ def attach_spark(mode: str, spark_info: dict[str, Any]) -> SparkAttachment:
     if mode == CONNECT:
         return _attach_connect(str(spark_info["connect_url"]))
     raise ValueError(f"unknown access mode {mode!r}")
+
+
+def install_tables(spark: Any, host: Any) -> None:
+    """Give a context's session catalog tables and the `delta` source (kiln.driver.delta);
+    a failure leaves plain Spark, never a broken context."""
+    try:
+        from kiln.driver.delta.session import install
+
+        install(spark, host)
+    except Exception:
+        import logging
+
+        logging.getLogger("kiln.driver.repl").warning("Delta tables unavailable", exc_info=True)

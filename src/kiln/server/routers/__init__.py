@@ -29,6 +29,12 @@ AREAS: tuple[Area, ...] = (
     Area("kiln.server.routers.execution", ("/api/1.2",)),
     Area("kiln.server.routers.notebook_runs", ("/api/2.0/kiln/notebook-runs",)),
     Area("kiln.server.routers.jobs", ("/api/2.2/jobs",)),
+    Area("kiln.server.routers.catalog", ("/api/2.1/unity-catalog",)),
+    Area("kiln.server.routers.mlflow", ("/api/2.0/mlflow", "/ajax-api", "/mlflow")),
+    Area("kiln.server.routers.serving", ("/api/2.0/serving-endpoints", "/serving-endpoints")),
+    Area("kiln.server.routers.ui_revisions", ("/api/2.0/kiln/notebook-revisions",)),
+    Area("kiln.server.routers.ui_stream", ("/api/2.0/kiln/commands",)),
+    Area("kiln.server.routers.ui_tables", ("/api/2.0/kiln/tables",)),
 )
 
 # Alias prefix -> canonical prefix: an area's routes are registered once, under the canonical
@@ -38,6 +44,8 @@ ALIASES: dict[str, str] = {
     "/api/2.0/scim/v2": "/api/2.0/preview/scim/v2",
     "/api/2.0/jobs": "/api/2.2/jobs",
     "/api/2.1/jobs": "/api/2.2/jobs",
+    "/mlflow/ajax-api": "/ajax-api",
+    "/mlflow/get-artifact": "/ajax-api/2.0/mlflow/get-artifact",
 }
 
 __all__ = ["ALIASES", "AREAS", "EAGER_MODULES"]

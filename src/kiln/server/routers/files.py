@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from kiln.catalog import volumes as catalog_volumes
 from kiln.dbfs import Entry, conditions, files, streams, uploads
 from kiln.dbfs.paths import files_path
 from kiln.errors import InvalidParameterValue
@@ -35,6 +36,7 @@ from kiln.server.schemas.files import (
     PresignedUrl,
     UploadPartUrlsResponse,
 )
+from kiln.server.state import AppState
 
 router = APIRouter(tags=["files"])
 
@@ -47,6 +49,15 @@ def _url_path(captured: str) -> str:
     # The route captures what follows `/files/`; the client's path is `/` + that, so a URL
     # with `//` right after the prefix names `//...` and is refused, not quietly shortened.
     return files_path("/" + captured)
+
+
+async def _path(state: AppState, captured: str) -> str:
+    # Unity Catalog volumes: /Volumes/<catalog>/<schema>/<volume>/... is the volume's storage.
+    path = _url_path(captured)
+    if not catalog_volumes.is_volume_path(path):
+        return path
+    async with state.db.session() as session:
+        return await catalog_volumes.files_path(session, path)
 
 
 def _file_headers(entry: Entry) -> dict[str, str]:
@@ -81,7 +92,7 @@ async def upload(
     part_number: int | None = None,
 ) -> Response:
     """Write a file from the raw body, or store one part of a multipart upload."""
-    path = _url_path(file_path)
+    path = await _path(state, file_path)
     if upload_type is None and session_token is None:
         await files.put_stream(state.dbfs, path, request.stream(), overwrite=overwrite is not False)
         return Response(status_code=204)
@@ -107,7 +118,7 @@ async def upload_action(
     session_token: str | None = None,
 ) -> InitiateUploadResponse | dict[str, Any]:
     """`action=initiate-upload` opens a multipart session; `complete-upload` finishes it."""
-    path = _url_path(file_path)
+    path = await _path(state, file_path)
     if action == "initiate-upload":
         token = await uploads.initiate_upload(
             session, state.dbfs, me.user_id, path, overwrite=overwrite is not False
@@ -128,7 +139,7 @@ async def upload_action(
 @router.head(FILES + "/{file_path:path}")
 async def file_metadata(file_path: str, state: State, _: CurrentPrincipal) -> Response:
     """A file's size, type and modification time, as headers."""
-    entry = await files.file_status(state.dbfs, _url_path(file_path))
+    entry = await files.file_status(state.dbfs, await _path(state, file_path))
     headers = _file_headers(entry) | {"Content-Length": str(entry.size)}
     return Response(status_code=200, headers=headers)
 
@@ -136,7 +147,7 @@ async def file_metadata(file_path: str, state: State, _: CurrentPrincipal) -> Re
 @router.get(FILES + "/{file_path:path}")
 async def download(file_path: str, request: Request, state: State, _: CurrentPrincipal) -> Response:
     """A file's bytes, streamed; honors `Range` (206) and `If-Unmodified-Since` (412)."""
-    path = _url_path(file_path)
+    path = await _path(state, file_path)
     f, entry = await streams.open_file(state.dbfs, path)
     try:
         conditions.check_unmodified_since(request.headers.get("if-unmodified-since"), entry.mtime)
@@ -170,7 +181,7 @@ async def delete_file(
     session_token: str | None = None,
 ) -> Response | dict[str, Any]:
     """Delete a file, or (`action=abort-upload`) drop a multipart upload session."""
-    path = _url_path(file_path)
+    path = await _path(state, file_path)
     if action == "abort-upload":
         if not session_token:
             raise InvalidParameterValue("abort-upload needs a session_token.")
@@ -185,14 +196,14 @@ async def delete_file(
 @router.put(DIRECTORIES + "/{directory_path:path}", status_code=204)
 async def create_directory(directory_path: str, state: State, _: CurrentPrincipal) -> Response:
     """Create a directory and its parents (idempotent)."""
-    await files.mkdirs(state.dbfs, _url_path(directory_path))
+    await files.mkdirs(state.dbfs, await _path(state, directory_path))
     return Response(status_code=204)
 
 
 @router.head(DIRECTORIES + "/{directory_path:path}")
 async def directory_metadata(directory_path: str, state: State, _: CurrentPrincipal) -> Response:
     """200 if the directory exists."""
-    await files.directory_status(state.dbfs, _url_path(directory_path))
+    await files.directory_status(state.dbfs, await _path(state, directory_path))
     return Response(status_code=200)
 
 
@@ -205,18 +216,21 @@ async def list_directory(
     page_token: str | None = None,
 ) -> ListDirectoryResponse:
     """One page (≤ 1000 entries) of a directory's contents."""
+    asked, stored = _url_path(directory_path), await _path(state, directory_path)
     entries, token = await files.list_directory(
-        state.dbfs, _url_path(directory_path), page_size=page_size, page_token=page_token
+        state.dbfs, stored, page_size=page_size, page_token=page_token
     )
-    return ListDirectoryResponse(
-        contents=[DirectoryEntry.of(e) for e in entries], next_page_token=token
-    )
+    contents = [DirectoryEntry.of(e) for e in entries]
+    for entry in contents:
+        if entry.path and stored != asked:  # an external volume: show the /Volumes path
+            entry.path = asked + entry.path[len(stored) :]
+    return ListDirectoryResponse(contents=contents, next_page_token=token)
 
 
 @router.delete(DIRECTORIES + "/{directory_path:path}", status_code=204)
 async def delete_directory(directory_path: str, state: State, _: CurrentPrincipal) -> Response:
     """Delete an empty directory."""
-    await files.delete_directory(state.dbfs, _url_path(directory_path))
+    await files.delete_directory(state.dbfs, await _path(state, directory_path))
     return Response(status_code=204)
 
 
