@@ -33,7 +33,10 @@ if [ -f web/package.json ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "kiln: npm not found; the web UI is not built (install Node.js 20+ and re-run). The API works without it." >&2
   elif [ ! -f "$WEB_DIST" ] || [ -n "$(find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts -newer "$WEB_DIST" 2>/dev/null | head -n 1)" ]; then
-    (cd web && npm ci --no-audit --no-fund && npm run build)
+    # `npm install --no-save` keeps the lock file's versions; `npm ci` refuses a lock written
+    # with omit-lockfile-registry-resolved (set on these machines), which leaves out the other
+    # platforms' optional packages (rollup's, esbuild's).
+    (cd web && npm install --no-save --no-audit --no-fund && npm run build)
   fi
 fi
 echo "kiln: .venv ready ($(.venv/bin/kiln --version))"
