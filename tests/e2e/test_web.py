@@ -360,11 +360,45 @@ def test_notebook_on_a_new_single_node_cluster_keeps_outputs_across_reload(
     assert "late" not in cells.nth(5).locator("[data-testid=outputs]").inner_text()
     assert cells.nth(5).locator("[data-testid=cell-status]").inner_text() == "Running…"
     cells.nth(5).locator("[data-testid=stream-output]:has-text('late')").wait_for()
+    # The widgets bar: a cell's widgets show as inputs; a changed value is the next `get`'s.
+    page.click("text=+ Add cell")
+    type_cell(
+        page,
+        6,
+        'dbutils.widgets.dropdown("color", "red", ["red", "blue"], "Colour")\n'
+        'dbutils.widgets.text("who", "world")\n'
+        'dbutils.widgets.multiselect("tags", "a", ["a", "b", "c"])\n'
+        'print(dbutils.widgets.get("color"))',
+    )
+    cells.nth(6).locator("[data-testid=run-cell]").click()
+    cells.nth(6).locator("[data-testid=stream-output]:has-text('red')").wait_for()
+    bar = page.locator("[data-testid=widgets]")
+    bar.locator("[data-widget=color] select").wait_for()
+    assert bar.locator("[data-widget=color]").inner_text().startswith("Colour")
+    assert bar.locator("[data-widget=who] input").input_value() == "world"
+    bar.locator("[data-widget=color] select").select_option("blue")
+    bar.locator("[data-widget=tags] select").select_option(["b", "c"])
+    bar.locator("[data-widget=who] input").fill("kiln")
+    bar.locator("[data-widget=who] input").press("Enter")
+    page.click("text=+ Add cell")
+    type_cell(
+        page,
+        7,
+        'print(dbutils.widgets.get("color"), dbutils.widgets.get("who"), '
+        'dbutils.widgets.get("tags"))',
+    )
+    cells.nth(7).locator("[data-testid=run-cell]").click()
+    out = cells.nth(7).locator("[data-testid=stream-output]")
+    out.wait_for()
+    assert out.inner_text().strip() == "blue kiln b,c"
+    # The internal widget commands left no output in any cell.
+    assert cells.nth(6).locator("[data-testid=outputs]").inner_text().strip() == "red"
+    shot(page, shots, "notebook-widgets")
     page.wait_for_selector("[data-testid=save-state]:text-is('saved')")
     page.reload()
     page.wait_for_selector("[data-testid=cell]")
     cells = page.locator("[data-testid=cell]")
-    assert cells.count() == 6
+    assert cells.count() == 8
     assert cells.nth(0).locator("[data-testid=stream-output]").inner_text().strip() == "42"
     assert cells.nth(1).locator("[data-testid=table-output] tbody tr").count() == 2
     assert cells.nth(2).locator("[data-testid=image-output]").count() == 1
@@ -441,6 +475,127 @@ def test_two_task_job_from_the_form_runs_and_its_dag_shows_success(
     assert settings is not None and settings.tasks is not None
     assert [t.task_key for t in settings.tasks] == ["task_1", "task_2"]
     assert settings.tasks[1].depends_on[0].task_key == "task_1"  # type: ignore[index]
+    # Edit the job: the form loads its settings; saving resets the job with the changes.
+    page.goto(f"{compute_server.url}/jobs/{job.job_id}")
+    page.click("[data-testid=edit-job]")
+    page.wait_for_selector("[data-testid=job-form] >> text=Edit job")
+    assert page.locator("input[name=job_name]").input_value() == name
+    assert page.locator("input[name=task_path]").nth(1).input_value() == job_notebooks[1]
+    assert page.locator("input[name=depends_on]").nth(1).input_value() == "task_1"
+    page.fill("input[name=job_name]", name + "-edited")
+    page.locator("input[name=task_key]").nth(1).fill("second")
+    page.locator("[data-testid=task-form]").nth(1).locator("textarea").fill("greeting=hi")
+    page.click("[data-testid=save-job]")
+    page.wait_for_selector(f"[data-testid=job-name]:text-is('{name}-edited')")
+    edited = sdk_admin.jobs.get(job.job_id).settings
+    assert edited is not None and edited.tasks is not None and edited.name == name + "-edited"
+    assert [t.task_key for t in edited.tasks] == ["task_1", "second"]
+    second = edited.tasks[1]
+    assert second.depends_on is not None and second.depends_on[0].task_key == "task_1"
+    assert second.notebook_task is not None
+    assert second.notebook_task.notebook_path == job_notebooks[1]
+    assert second.notebook_task.base_parameters == {"greeting": "hi"}
+    assert second.existing_cluster_id == running_cluster
+    # A failed save shows Databricks' message (a dependency on a task that does not exist).
+    page.click("[data-testid=edit-job]")
+    page.locator("input[name=depends_on]").nth(1).fill("nope")
+    page.click("[data-testid=save-job]")
+    assert "INVALID_PARAMETER_VALUE" in page.locator("[data-testid=error]").inner_text()
+    shot(page, shots, "job-edit")
+
+
+@pytest.mark.slow
+def test_the_spark_ui_link_signs_the_tab_in_for_its_own_path_only(
+    compute_server: Server,
+    http: httpx.Client,
+    make_compute_user: Any,
+    running_cluster: str,
+    page: Any,
+    shots: Path,
+) -> None:
+    grants = "/api/2.0/kiln/driver-proxy-grants"
+    r = http.post(grants, json={"cluster_id": running_cluster})
+    assert r.status_code == 200, r.text
+    grant = r.json()
+    port = grant["port"]
+    # The Spark UI's own prefix (its links are under it): the workspace id is the org.
+    base = re.sub(r"\?.*", "", grant["url"])
+    assert re.fullmatch(rf"/driver-proxy/o/\d+/{running_cluster}/{port}/", base)
+    org = base.split("/")[3]
+    assert grant["url"].startswith(base + "?kiln_grant=") and grant["expires_at"] > 0
+    assert http.post(grants, json={"cluster_id": running_cluster, "port": port}).status_code == 200
+    # Only for a caller who may attach; bad input refused.
+    stranger = make_compute_user()
+    assert_error(
+        stranger.http.post(grants, json={"cluster_id": running_cluster}), 403, "PERMISSION_DENIED"
+    )
+    assert_error(http.post(grants, json={"cluster_id": "nope"}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(http.post(grants, json={}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(
+        http.post(grants, json={"cluster_id": running_cluster, "port": "x"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        http.post(grants, json={"cluster_id": running_cluster, "port": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        httpx.post(compute_server.url + grants, json={"cluster_id": running_cluster}),
+        401,
+        "UNAUTHENTICATED",
+    )
+    with httpx.Client(base_url=compute_server.url, timeout=60) as tab:
+        # A tampered grant, or one for another path, is refused.
+        token = grant["url"].split("kiln_grant=", 1)[1]
+        assert_error(tab.get(base + "?kiln_grant=" + token[:-2] + "AA"), 401, "UNAUTHENTICATED")
+        assert_error(
+            tab.get(f"/driver-proxy/o/{org}/{running_cluster}/{port + 1}/?kiln_grant={token}"),
+            401,
+            "UNAUTHENTICATED",
+        )
+        # The grant becomes a cookie for exactly its path, and a redirect without the grant.
+        r = tab.get(grant["url"] + "&x=1")
+        assert r.status_code == 303 and r.headers["location"] == base + "?x=1"
+        cookie = r.headers["set-cookie"]
+        for part in (f"Path={base}", "HttpOnly", "SameSite=strict", "Max-Age=3600"):
+            assert part.lower() in cookie.lower(), cookie
+        ui = tab.get(base + "jobs/")
+        assert ui.status_code == 200 and "<html" in ui.text.lower()
+        # Used once only.
+        assert_error(tab.get(grant["url"]), 401, "UNAUTHENTICATED")
+        value = tab.cookies["kiln_proxy"]
+    # The cookie works only for its path: not another cluster, port, the API or the REST API.
+    jar = {"Cookie": f"kiln_proxy={value}"}
+    assert httpx.get(compute_server.url + base + "jobs/", headers=jar).status_code == 200
+    for other in (
+        f"/driver-proxy/o/{org}/nope/{port}/jobs/",
+        f"/driver-proxy/o/{org}/{running_cluster}/{port + 1}/",
+        f"/driver-proxy/o/0/{running_cluster}/{port}/jobs/",
+        f"/driver-proxy-api/o/{org}/{running_cluster}/{port}/api/v1/applications",
+        "/api/2.1/clusters/list",
+    ):
+        assert_error(httpx.get(compute_server.url + other, headers=jar), 401, "UNAUTHENTICATED")
+    assert_error(
+        httpx.get(compute_server.url + base, headers={"Cookie": "kiln_proxy=forged"}),
+        401,
+        "UNAUTHENTICATED",
+    )
+    # The cluster page's link opens the Spark UI in a new, signed-in tab.
+    sign_in(page, compute_server)
+    page.goto(f"{compute_server.url}/compute/clusters/{running_cluster}")
+    with page.context.expect_page() as opened:
+        page.click("[data-testid=spark-ui]")
+    spark = opened.value
+    spark.wait_for_url(re.compile(re.escape(base)))
+    spark.wait_for_selector("text=Spark Jobs")
+    assert "kiln_grant" not in spark.url
+    # The UI's own links stay signed in (they are under the cookie's path).
+    spark.click("a:has-text('Environment')")
+    spark.wait_for_selector("text=Spark Properties")
+    assert spark.url.startswith(compute_server.url + base + "environment")
+    shot(spark, shots, "spark-ui")
 
 
 @pytest.fixture(scope="module")

@@ -143,9 +143,7 @@ function ClusterDetail(props: { id: string }) {
         </dd>
         <dt>Spark UI</dt>
         <dd>
-          <a href={`/driver-proxy/o/0/${cluster.cluster_id}/4040/`} target="_blank" rel="noreferrer">
-            Spark UI (through the control plane)
-          </a>
+          <SparkUiLink clusterId={cluster.cluster_id} running={cluster.state === "RUNNING" || cluster.state === "RESIZING"} />
         </dd>
       </dl>
       <div className="tabs">
@@ -348,6 +346,38 @@ function Pools() {
           ))}
         </tbody>
       </table>
+    </>
+  );
+}
+
+// A new tab cannot carry the token header: ask for a one-time link that signs the tab in.
+function SparkUiLink(props: { clusterId: string; running: boolean }) {
+  const [error, setError] = useState<unknown>();
+  if (!props.running) return <span className="muted">Available while the cluster runs.</span>;
+  return (
+    <>
+      <button
+        className="link"
+        data-testid="spark-ui"
+        onClick={async () => {
+          setError(undefined);
+          // Opened now, within the click, so that no popup blocker stops it; pointed later.
+          const tab = window.open("about:blank", "_blank");
+          try {
+            const grant = await post("/api/2.0/kiln/driver-proxy-grants", { cluster_id: props.clusterId });
+            if (tab) {
+              tab.opener = null;
+              tab.location.href = grant.url;
+            } else window.location.href = grant.url;
+          } catch (err) {
+            tab?.close();
+            setError(err);
+          }
+        }}
+      >
+        Spark UI (through the control plane)
+      </button>
+      <ErrorBox error={error} />
     </>
   );
 }

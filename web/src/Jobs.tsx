@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { get, post } from "./api";
 import type { Me } from "./App";
 import { ErrorBox, formatDuration, formatTime, Link, StateBadge, useInterval, useLoad } from "./components";
@@ -8,6 +8,7 @@ import { navigate } from "./router";
 export default function JobsPage(props: { path: string; me: Me }) {
   const parts = props.path.split("/").filter(Boolean);
   if (parts[1] === "create") return <JobForm me={props.me} />;
+  if (parts[1] && parts[2] === "edit") return <JobForm key={parts[1]} me={props.me} jobId={parts[1]} />;
   if (parts[1] && parts[2] === "runs" && parts[3]) return <RunPage runId={parts[3]} />;
   if (parts[1]) return <JobDetail jobId={parts[1]} />;
   return <JobList />;
@@ -52,7 +53,8 @@ function JobList() {
 
 interface TaskForm {
   key: string;
-  type: "notebook" | "python" | "condition";
+  // "other": a task type the form does not edit (for_each, sql, run_job...), kept as it is.
+  type: "notebook" | "python" | "condition" | "other";
   path: string;
   dependsOn: string;
   cluster: string;
@@ -68,8 +70,40 @@ function parseParams(text: string): Record<string, string> {
   return out;
 }
 
-function JobForm(_props: { me: Me }) {
+// The form's fields from a job's settings (`/api/2.2/jobs/get`).
+function formOf(settings: any): { tasks: TaskForm[]; jobParams: string; cron: string } {
+  const tasks: TaskForm[] = (settings.tasks ?? []).map((t: any) => {
+    const common = {
+      key: t.task_key,
+      dependsOn: (t.depends_on ?? []).map((d: any) => d.task_key).join(", "),
+      cluster: t.existing_cluster_id ?? "",
+    };
+    if (t.notebook_task) {
+      const params = Object.entries(t.notebook_task.base_parameters ?? {}).map(([k, v]) => `${k}=${v}`);
+      return { ...common, type: "notebook", path: t.notebook_task.notebook_path ?? "", params: params.join("\n") };
+    }
+    if (t.spark_python_task) {
+      return { ...common, type: "python", path: t.spark_python_task.python_file ?? "", params: (t.spark_python_task.parameters ?? []).join("\n") };
+    }
+    if (t.condition_task) {
+      const c = t.condition_task;
+      return { ...common, type: "condition", path: `${c.left} ${c.op} ${c.right}`, params: "" };
+    }
+    return { ...common, type: "other", path: "", params: "" };
+  });
+  return {
+    tasks,
+    jobParams: (settings.parameters ?? []).map((p: any) => `${p.name}=${p.default}`).join("\n"),
+    cron: settings.schedule?.quartz_cron_expression ?? "",
+  };
+}
+
+// The fields each task type sets: replaced as a whole when the form saves a task.
+const TASK_FIELDS = ["notebook_task", "spark_python_task", "condition_task", "existing_cluster_id", "depends_on"];
+
+function JobForm(props: { me: Me; jobId?: string }) {
   const [clusters] = useLoad(() => get("/api/2.1/clusters/list"), []);
+  const [original, loadError] = useLoad(async () => (props.jobId ? (await get("/api/2.2/jobs/get", { job_id: props.jobId })).settings : null), [props.jobId]);
   const blank = (n: number): TaskForm => ({ key: `task_${n}`, type: "notebook", path: "", dependsOn: "", cluster: "", params: "" });
   const [name, setName] = useState("");
   const [tasks, setTasks] = useState<TaskForm[]>([blank(1)]);
@@ -78,6 +112,15 @@ function JobForm(_props: { me: Me }) {
   const [error, setError] = useState<unknown>();
   const setTask = (i: number, patch: Partial<TaskForm>) => setTasks(tasks.map((t, j) => (j === i ? { ...t, ...patch } : t)));
   const running = (clusters?.clusters ?? []) as any[];
+  useEffect(() => {
+    if (!original) return;
+    const form = formOf(original);
+    setName(original.name ?? "");
+    if (form.tasks.length) setTasks(form.tasks);
+    setJobParams(form.jobParams);
+    setCron(form.cron);
+  }, [original]);
+  if (props.jobId && !original) return <div className="page">{loadError ? <ErrorBox error={loadError} /> : <div className="loading">Loading job…</div>}</div>;
   return (
     <form
       className="form page"
@@ -88,17 +131,27 @@ function JobForm(_props: { me: Me }) {
         const body: any = {
           name,
           tasks: tasks.map((t) => {
-            const task: any = { task_key: t.key };
+            // Editing keeps what the form does not show (timeouts, retries, notifications...).
+            const before = (original?.tasks ?? []).find((o: any) => o.task_key === t.key) ?? {};
+            const task: any = { ...before, task_key: t.key };
+            if (t.type !== "other") TASK_FIELDS.forEach((f) => delete task[f]);
+            else delete task.depends_on;
             const deps = t.dependsOn.split(",").map((d) => d.trim()).filter(Boolean);
             if (deps.length) task.depends_on = deps.map((d) => ({ task_key: d }));
-            const cluster = t.cluster || running[0]?.cluster_id;
+            // A task of an edited job that runs on a job or new cluster keeps it unless one is chosen.
+            const ownCluster = before.job_cluster_key || before.new_cluster;
+            const cluster = t.cluster || (ownCluster ? undefined : running[0]?.cluster_id);
+            if (t.cluster) {
+              delete task.job_cluster_key;
+              delete task.new_cluster;
+            }
             if (t.type === "notebook") {
               task.notebook_task = { notebook_path: t.path, base_parameters: parseParams(t.params) };
-              task.existing_cluster_id = cluster;
+              if (cluster) task.existing_cluster_id = cluster;
             } else if (t.type === "python") {
               task.spark_python_task = { python_file: t.path, parameters: t.params.split("\n").filter(Boolean) };
-              task.existing_cluster_id = cluster;
-            } else {
+              if (cluster) task.existing_cluster_id = cluster;
+            } else if (t.type === "condition") {
               const [left, op, right] = t.path.split(/\s+/);
               task.condition_task = { left: left ?? "", op: op ?? "EQUAL_TO", right: right ?? "" };
             }
@@ -108,7 +161,16 @@ function JobForm(_props: { me: Me }) {
         const params = parseParams(jobParams);
         if (Object.keys(params).length) body.parameters = Object.entries(params).map(([name, d]) => ({ name, default: d }));
         if (cron) body.schedule = { quartz_cron_expression: cron, timezone_id: "UTC", pause_status: "UNPAUSED" };
+        if (cron && original?.schedule?.quartz_cron_expression === cron) body.schedule = original.schedule;
         try {
+          if (props.jobId) {
+            const kept = { ...original };
+            delete kept.schedule;
+            delete kept.parameters;
+            await post("/api/2.2/jobs/reset", { job_id: Number(props.jobId), new_settings: { ...kept, ...body } });
+            navigate(`/jobs/${props.jobId}`);
+            return;
+          }
           const r = await post("/api/2.2/jobs/create", body);
           navigate(`/jobs/${r.job_id}`);
         } catch (err) {
@@ -116,7 +178,7 @@ function JobForm(_props: { me: Me }) {
         }
       }}
     >
-      <h2>Create job</h2>
+      <h2>{props.jobId ? `Edit job ${props.jobId}` : "Create job"}</h2>
       <ErrorBox error={error} />
       <label>
         Name <input name="job_name" value={name} onChange={(e) => setName(e.target.value)} required />
@@ -133,6 +195,7 @@ function JobForm(_props: { me: Me }) {
               <option value="notebook">Notebook</option>
               <option value="python">Python file</option>
               <option value="condition">If/else condition</option>
+              {t.type === "other" && <option value="other">Other (kept as it is)</option>}
             </select>
           </label>
           <label>
@@ -143,7 +206,7 @@ function JobForm(_props: { me: Me }) {
             Depends on (task keys, comma separated)
             <input name="depends_on" value={t.dependsOn} onChange={(e) => setTask(i, { dependsOn: e.target.value })} />
           </label>
-          {t.type !== "condition" && (
+          {t.type !== "condition" && t.type !== "other" && (
             <label>
               Cluster
               <select name="task_cluster" value={t.cluster} onChange={(e) => setTask(i, { cluster: e.target.value })}>
@@ -155,7 +218,7 @@ function JobForm(_props: { me: Me }) {
               </select>
             </label>
           )}
-          {t.type !== "condition" && (
+          {t.type !== "condition" && t.type !== "other" && (
             <label>
               Parameters (one name=value per line)
               <textarea value={t.params} onChange={(e) => setTask(i, { params: e.target.value })} />
@@ -179,7 +242,9 @@ function JobForm(_props: { me: Me }) {
         Schedule (Quartz cron, empty for none)
         <input value={cron} onChange={(e) => setCron(e.target.value)} placeholder="0 0 * * * ?" />
       </label>
-      <button type="submit">Create</button>
+      <button type="submit" data-testid="save-job">
+        {props.jobId ? "Save" : "Create"}
+      </button>
     </form>
   );
 }
@@ -197,7 +262,10 @@ function JobDetail(props: { jobId: string }) {
     <div className="page">
       <div className="toolbar">
         <Link to="/jobs">Jobs</Link>
-        <h2>{job?.settings?.name}</h2>
+        <h2 data-testid="job-name">{job?.settings?.name}</h2>
+        <Link to={`/jobs/${props.jobId}/edit`} className="button" testId="edit-job">
+          Edit
+        </Link>
         <button
           data-testid="run-now"
           onClick={async () => {

@@ -20,6 +20,16 @@ const SINGLE_NODE = {
   num_workers: 0,
 };
 
+// A widget defined by `dbutils.widgets.*` in the attached context (`dbutils.widgets._describe()`).
+interface Widget {
+  name: string;
+  kind: "text" | "dropdown" | "combobox" | "multiselect";
+  label: string;
+  default: string;
+  choices: string[];
+  value: string;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function bufferKey(path: string): string {
@@ -50,6 +60,9 @@ export default function NotebookPage(props: { path: string }) {
   const [clusterId, setClusterId] = useState<string>(() => localStorage.getItem(`kiln.attach.${path}`) ?? "");
   const [running, setRunning] = useState<string | null>(null);
   const [revisions, setRevisions] = useState<any[] | null>(null);
+  const [widgets, setWidgets] = useState<Widget[]>([]);
+  // Widget commands and cells share the context one at a time: each waits for the one before.
+  const widgetQueue = useRef<Promise<unknown>>(Promise.resolve());
   const cellsRef = useRef<Cell[]>([]);
   const context = useRef<{ cluster: string; id: string } | null>(null);
   const current = useRef<{ cellId: string; commandId: string; abort: AbortController } | null>(null);
@@ -168,6 +181,7 @@ export default function NotebookPage(props: { path: string }) {
     setClusterId(id);
     localStorage.setItem(`kiln.attach.${path}`, id);
     context.current = null;
+    setWidgets([]);
   };
 
   const createCluster = async () => {
@@ -217,6 +231,45 @@ export default function NotebookPage(props: { path: string }) {
     return created.id;
   };
 
+  // -- widgets ----------------------------------------------------------------------------
+  // An internal command in the notebook's context, kept off the cells' outputs: its printed JSON.
+  const internal = async (contextId: string, code: string): Promise<any> => {
+    const created = await post("/api/1.2/commands/execute", { clusterId, contextId, language: "python", command: code });
+    for (;;) {
+      const s = await get("/api/1.2/commands/status", { clusterId, contextId, commandId: created.id });
+      if (s.status === "Finished" && s.results?.resultType !== "error") {
+        const lines = String(s.results?.data ?? "").trim().split("\n");
+        return JSON.parse(lines[lines.length - 1] || "null");
+      }
+      if (["Finished", "Cancelled", "Error"].includes(s.status)) {
+        throw new Error(String(s.results?.summary ?? s.results?.cause ?? "The widget command failed."));
+      }
+      await sleep(100);
+    }
+  };
+
+  const queued = <T,>(fn: () => Promise<T>): Promise<T> => {
+    const next = widgetQueue.current.then(fn, fn);
+    widgetQueue.current = next.catch(() => undefined);
+    return next;
+  };
+
+  const refreshWidgets = (contextId: string) =>
+    queued(async () => setWidgets((await internal(contextId, "print(__import__('json').dumps(dbutils.widgets._describe()))")) ?? []));
+
+  const setWidget = (name: string, value: string) => {
+    const ctx = context.current;
+    if (!ctx) return;
+    setWidgets((ws) => ws.map((w) => (w.name === name ? { ...w, value } : w)));
+    void queued(async () => {
+      const code = `print(__import__('json').dumps(dbutils.widgets._set(${JSON.stringify(name)}, ${JSON.stringify(value)})))`;
+      setWidgets((await internal(ctx.id, code)) ?? []);
+    }).catch((err) => {
+      setError(err);
+      void refreshWidgets(ctx.id).catch(() => undefined);
+    });
+  };
+
   // -- running ----------------------------------------------------------------------------
   const runCell = async (cell: Cell): Promise<boolean> => {
     const command = commandOf(cell.command, language);
@@ -230,6 +283,7 @@ export default function NotebookPage(props: { path: string }) {
     const started = performance.now();
     try {
       const contextId = await ensureContext();
+      await widgetQueue.current;
       const created = await post("/api/1.2/commands/execute", { clusterId, contextId, language: command.language, command: command.code });
       const abort = new AbortController();
       current.current = { cellId: cell.id, commandId: created.id, abort };
@@ -262,6 +316,7 @@ export default function NotebookPage(props: { path: string }) {
       if (final?.error) outputs.push({ output_type: "kiln_error", message: final.error });
       if (final?.status === "Cancelled" && !outputs.length) outputs.push({ output_type: "kiln_error", message: "Command cancelled." });
       setCell(cell.id, { outputs, status: final?.status ?? "Finished", duration: performance.now() - started });
+      if (/\bwidgets\b/.test(command.code)) await refreshWidgets(contextId).catch(setError);
       return final?.status === "Finished" && !outputs.some((o) => o.output_type === "error");
     } catch (err) {
       setCell(cell.id, { outputs: [{ output_type: "kiln_error", message: errorMessage(err) }], status: "Error" });
@@ -403,6 +458,7 @@ export default function NotebookPage(props: { path: string }) {
         <button onClick={() => void showRevisions()}>Revision history</button>
       </div>
       <ErrorBox error={error} onClose={() => setError(undefined)} />
+      {widgets.length > 0 && <WidgetsBar widgets={widgets} onChange={setWidget} />}
       {revisions && (
         <div className="revisions" data-testid="revisions">
           <h3>Revisions</h3>
@@ -472,5 +528,78 @@ export default function NotebookPage(props: { path: string }) {
         + Add cell
       </button>
     </div>
+  );
+}
+
+// The widgets bar: one input per widget; a change is set in the context for the next `get`.
+function WidgetsBar(props: { widgets: Widget[]; onChange: (name: string, value: string) => void }) {
+  return (
+    <div className="widgets" data-testid="widgets">
+      {props.widgets.map((w) => (
+        <label key={w.name} className="widget" data-widget={w.name}>
+          <span>{w.label}</span>
+          <WidgetInput widget={w} onChange={(v) => props.onChange(w.name, v)} />
+        </label>
+      ))}
+    </div>
+  );
+}
+
+function WidgetInput(props: { widget: Widget; onChange: (value: string) => void }) {
+  const { widget: w, onChange } = props;
+  const [draft, setDraft] = useState(w.value);
+  useEffect(() => setDraft(w.value), [w.value]);
+  const commit = () => {
+    if (draft !== w.value) onChange(draft);
+  };
+  if (w.kind === "dropdown") {
+    return (
+      <select name={w.name} value={w.value} onChange={(e) => onChange(e.target.value)}>
+        {w.choices.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </select>
+    );
+  }
+  if (w.kind === "multiselect") {
+    const chosen = w.value ? w.value.split(",") : [];
+    return (
+      <select
+        name={w.name}
+        multiple
+        value={chosen}
+        onChange={(e) => onChange(Array.from(e.target.selectedOptions, (o) => o.value).join(","))}
+      >
+        {w.choices.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </select>
+    );
+  }
+  const list = w.kind === "combobox" ? `widget-choices-${w.name}` : undefined;
+  return (
+    <>
+      <input
+        name={w.name}
+        value={draft}
+        list={list}
+        onChange={(e) => setDraft(e.target.value)}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === "Enter") commit();
+        }}
+      />
+      {list && (
+        <datalist id={list}>
+          {w.choices.map((c) => (
+            <option key={c} value={c} />
+          ))}
+        </datalist>
+      )}
+    </>
   );
 }

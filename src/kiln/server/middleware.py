@@ -160,6 +160,10 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         token = _bearer(scope)
+        if token is None and _proxy_sign_in(scope):
+            # The driver proxy checks a Spark UI grant or cookie itself (ui_proxy_grant).
+            await self.app(scope, receive, send)
+            return
         principal: Principal | None = None
         if token is not None:
             principal = await self._resolve(token)
@@ -189,6 +193,15 @@ class AuthMiddleware:
         principal, expires_at = found
         cache.put(token, principal, expires_at, generation)
         return principal
+
+
+def _proxy_sign_in(scope: Scope) -> bool:
+    """A Spark UI request carrying a grant or the cookie a grant left (a browser tab)."""
+    if not scope["path"].startswith("/driver-proxy/o/"):
+        return False
+    if b"kiln_grant=" in scope.get("query_string", b""):
+        return True
+    return any(n == b"cookie" and b"kiln_proxy=" in v for n, v in scope["headers"])
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -36,6 +36,15 @@ def _name(value: object) -> str:
     return value
 
 
+def _valid(widget: Widget, value: str) -> bool:
+    """Whether `value` may be the widget's value (dropdowns and multiselects: their choices)."""
+    if widget.kind in ("text", "combobox"):
+        return True
+    if widget.kind == "multiselect":
+        return all(v in widget.choices for v in value.split(",")) if value else True
+    return value in widget.choices
+
+
 class WidgetsUtils(Helpful):
     """Creates and reads input widgets (parameters of the notebook run win over defaults)."""
 
@@ -55,6 +64,8 @@ class WidgetsUtils(Helpful):
 
     def __init__(self) -> None:
         self._widgets: dict[str, Widget] = {}
+        # Values chosen in the web workspace's widgets bar (over the defaults).
+        self._values: dict[str, str] = {}
         # A stack: the run's parameters, then one level per `%run` with arguments.
         self._parameters: list[dict[str, str]] = [{}]
 
@@ -110,6 +121,10 @@ class WidgetsUtils(Helpful):
                     f"is not one of the choices {list(options)}."
                 )
         self._widgets[name] = Widget(name, kind, default, label, options)
+        # Redefining keeps a chosen value only while it is still valid.
+        chosen = self._values.get(name)
+        if chosen is not None and not _valid(self._widgets[name], chosen):
+            del self._values[name]
 
     def text(self, name: str, defaultValue: str, label: str | None = None) -> None:
         """Creates a text input widget with a given name and default value."""
@@ -158,7 +173,7 @@ class WidgetsUtils(Helpful):
                 f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} "
                 "is defined"
             )
-        return widget.default
+        return self._values.get(name, widget.default)
 
     def getArgument(self, name: str, optional: str | None = None) -> str | None:
         """Deprecated: the value of a widget or parameter, else `optional`."""
@@ -169,13 +184,14 @@ class WidgetsUtils(Helpful):
 
     def getAll(self) -> dict[str, str]:
         """Retrieves a map of all widget names and their current values (parameters included)."""
-        values = {name: w.default for name, w in self._widgets.items()}
+        values = {name: self._values.get(name, w.default) for name, w in self._widgets.items()}
         values.update(self._current)
         return values
 
     def remove(self, name: str) -> None:
         """Removes an input widget from the notebook."""
         name = _name(name)
+        self._values.pop(name, None)
         if self._widgets.pop(name, None) is None:
             raise InputWidgetNotDefined(
                 f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} "
@@ -185,3 +201,36 @@ class WidgetsUtils(Helpful):
     def removeAll(self) -> None:
         """Removes all widgets in the notebook."""
         self._widgets.clear()
+        self._values.clear()
+
+    # -- the web workspace's widgets bar -----------------------------------------------------------
+
+    def _describe(self) -> list[dict[str, object]]:
+        """Every widget's definition and current value, in definition order."""
+        return [
+            {
+                "name": w.name,
+                "kind": w.kind,
+                "label": w.label if w.label is not None else w.name,
+                "default": w.default,
+                "choices": list(w.choices),
+                "value": self.get(w.name),
+            }
+            for w in self._widgets.values()
+        ]
+
+    def _set(self, name: str, value: object) -> list[dict[str, object]]:
+        """Set a widget's value (as chosen in the widgets bar); the new description."""
+        name = _name(name)
+        widget = self._widgets.get(name)
+        if widget is None:
+            raise InputWidgetNotDefined(
+                f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} "
+                "is defined"
+            )
+        if not isinstance(value, str) or not _valid(widget, value):
+            raise ExecutionError(
+                f"java.lang.IllegalArgumentException: {value!r} is not a valid value of {name}."
+            )
+        self._values[name] = value
+        return self._describe()

@@ -35,6 +35,7 @@ AREAS: tuple[Area, ...] = (
     Area("kiln.server.routers.ui_revisions", ("/api/2.0/kiln/notebook-revisions",)),
     Area("kiln.server.routers.ui_stream", ("/api/2.0/kiln/commands",)),
     Area("kiln.server.routers.ui_tables", ("/api/2.0/kiln/tables",)),
+    Area("kiln.server.routers.ui_proxy_grant", ("/api/2.0/kiln/driver-proxy-grants",)),
 )
 
 # Alias prefix -> canonical prefix: an area's routes are registered once, under the canonical

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from kiln.compute import clusters
-from kiln.server.deps import CurrentPrincipal, Session, State
+from kiln.identity import Principal
+from kiln.server.deps import Session, State
+from kiln.server.routers.ui_proxy_grant import sign_in
 
 router = APIRouter(tags=["clusters"])
 
@@ -23,6 +25,8 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 _DROP_REQUEST = {
     "host",
     "authorization",
+    "cookie",
+    "x-forwarded-context",
     "connection",
     "keep-alive",
     "proxy-authorization",
@@ -54,13 +58,22 @@ async def proxy(
     port: int,
     session: Session,
     state: State,
-    me: CurrentPrincipal,
     path: str = "",
-) -> StreamingResponse:
+) -> Response:
     """Stream a request to a cluster's UI port and its answer back."""
+    me = request.scope.get("state", {}).get("principal")
+    if not isinstance(me, Principal):
+        # A browser tab without the token header: a Spark UI grant or its cookie.
+        signed_in = await sign_in(request, session, state, cluster_id, port)
+        if isinstance(signed_in, Response):
+            return signed_in
+        me = signed_in
     base = await clusters.proxy_target(session, state.compute, me, org_id, cluster_id, port)
     url = f"{base}/{path}" + (f"?{request.url.query}" if request.url.query else "")
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
+    prefix = request.url.path.split(f"/{cluster_id}/{port}", 1)[0] + f"/{cluster_id}/{port}"
+    # Spark's UI prefixes its links with this (as behind Knox), so they come back through here.
+    headers.append(("x-forwarded-context", prefix))
     if "accept-encoding" not in request.headers:
         # httpx would ask for gzip by default and the raw bytes pass through undecoded.
         headers.append(("accept-encoding", "identity"))
@@ -82,8 +95,8 @@ async def proxy(
     out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
     location = out_headers.get("location")
     if location and location.startswith(base):
-        prefix = request.url.path.split(f"/{port}/", 1)[0] + f"/{port}"
-        out_headers["location"] = prefix + location[len(base) :]
+        rest = location[len(base) :]
+        out_headers["location"] = rest if rest.startswith(prefix + "/") else prefix + rest
 
     async def close() -> None:
         await response.aclose()
