@@ -338,9 +338,21 @@ async def command_status(
     ctx = _required(context_id, "contextId")
     cmd = _required(command_id, "commandId")
     route, _ = await _route(session, compute, principal, cluster_id)
-    query = {
-        "context_id": ctx,
-        "command_id": cmd,
+    return await _status_at(compute, route, principal, ctx, cmd, wait_ms, since)
+
+
+async def _status_at(
+    compute: Compute,
+    route: DriverRoute,
+    principal: Principal,
+    context_id: str,
+    command_id: str,
+    wait_ms: int,
+    since: int | None = None,
+) -> CommandInfo:
+    query: dict[str, Any] = {
+        "context_id": context_id,
+        "command_id": command_id,
         "user_id": principal.user_id,
         "wait_ms": wait_ms,
     }
@@ -364,7 +376,13 @@ async def cancel_command(
     ctx = _required(context_id, "contextId")
     cmd = _required(command_id, "commandId")
     route, _ = await _route(session, compute, principal, cluster_id)
-    body = {"context_id": ctx, "command_id": cmd, "user_id": principal.user_id}
+    await _cancel_at(compute, route, principal, ctx, cmd)
+
+
+async def _cancel_at(
+    compute: Compute, route: DriverRoute, principal: Principal, context_id: str, command_id: str
+) -> None:
+    body = {"context_id": context_id, "command_id": command_id, "user_id": principal.user_id}
     await execution_client(compute).call(route, "POST", PATH_COMMAND_CANCEL, body=body)
 
 
@@ -419,27 +437,13 @@ async def run_command(
     info = CommandInfo.of(
         await client.call(route, "POST", PATH_COMMAND_EXECUTE, body=body, wait=RUN_WAIT_MS / 1000)
     )
-    query = {
-        "context_id": body["context_id"],
-        "command_id": info.id,
-        "user_id": principal.user_id,
-        "wait_ms": RUN_WAIT_MS,
-    }
+    context = str(body["context_id"])
     try:
         while not info.done:
-            info = CommandInfo.of(
-                await client.call(
-                    route, "GET", PATH_COMMAND_STATUS, query=query, wait=RUN_WAIT_MS / 1000
-                )
-            )
+            info = await _status_at(compute, route, principal, context, info.id, RUN_WAIT_MS)
         return info
     except asyncio.CancelledError:
-        cancel = {
-            "context_id": body["context_id"],
-            "command_id": info.id,
-            "user_id": principal.user_id,
-        }
-        await asyncio.shield(client.call(route, "POST", PATH_COMMAND_CANCEL, body=cancel))
+        await asyncio.shield(_cancel_at(compute, route, principal, context, info.id))
         raise
 
 

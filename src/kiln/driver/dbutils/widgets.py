@@ -36,6 +36,12 @@ def _name(value: object) -> str:
     return value
 
 
+def _not_defined(name: str) -> InputWidgetNotDefined:
+    return InputWidgetNotDefined(
+        f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} is defined"
+    )
+
+
 def _valid(widget: Widget, value: str) -> bool:
     """Whether `value` may be the widget's value (dropdowns and multiselects: their choices)."""
     if widget.kind in ("text", "combobox"):
@@ -169,10 +175,7 @@ class WidgetsUtils(Helpful):
             return self._current[name]
         widget = self._widgets.get(name)
         if widget is None:
-            raise InputWidgetNotDefined(
-                f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} "
-                "is defined"
-            )
+            raise _not_defined(name)
         return self._values.get(name, widget.default)
 
     def getArgument(self, name: str, optional: str | None = None) -> str | None:
@@ -193,10 +196,7 @@ class WidgetsUtils(Helpful):
         name = _name(name)
         self._values.pop(name, None)
         if self._widgets.pop(name, None) is None:
-            raise InputWidgetNotDefined(
-                f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} "
-                "is defined"
-            )
+            raise _not_defined(name)
 
     def removeAll(self) -> None:
         """Removes all widgets in the notebook."""
@@ -224,10 +224,7 @@ class WidgetsUtils(Helpful):
         name = _name(name)
         widget = self._widgets.get(name)
         if widget is None:
-            raise InputWidgetNotDefined(
-                f"com.databricks.dbutils_v1.InputWidgetNotDefined: No input widget named {name} "
-                "is defined"
-            )
+            raise _not_defined(name)
         if not isinstance(value, str) or not _valid(widget, value):
             raise ExecutionError(
                 f"java.lang.IllegalArgumentException: {value!r} is not a valid value of {name}."
