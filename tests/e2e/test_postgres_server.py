@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,6 +145,70 @@ def test_secrets(pg_server: Server, pg_sdk: WorkspaceClient, database_url: str) 
     with psycopg.connect(database_url) as conn:
         left = conn.execute("SELECT count(*) FROM secrets").fetchone()
     assert left == (0,)
+
+
+MLFLOW_SCRIPT = r"""
+import json, os
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+mlflow.set_tracking_uri("databricks")
+exp = mlflow.set_experiment("/Users/admin@kiln.local/pg-exp")
+X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+with mlflow.start_run() as run:
+    mlflow.log_metric("loss", 0.5)
+    info = mlflow.sklearn.log_model(
+        LogisticRegression().fit(X, y), name="model", input_example=X[:1],
+        pip_requirements=["scikit-learn"],
+    )
+mv = mlflow.register_model(info.model_uri, "main.default.pg_model")
+client = MlflowClient()
+client.set_registered_model_alias("main.default.pg_model", "champion", mv.version)
+by_alias = client.get_model_version_by_alias("main.default.pg_model", "champion")
+metrics = client.get_run(run.info.run_id).data.metrics
+out = {"exp": exp.experiment_id, "metrics": metrics, "alias": by_alias.version}
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_mlflow_on_postgres(pg_server: Server, database_url: str) -> None:
+    """MLflow's store is schema `mlflow` of Kiln's database, driven by the mlflow client."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    env = {"DATABRICKS_HOST": pg_server.url, "DATABRICKS_TOKEN": pg_server.token}
+    proc = subprocess.run(
+        [sys.executable, "-c", MLFLOW_SCRIPT],
+        env={**os.environ, **env, "MLFLOW_TRACKING_URI": "databricks"},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    result = json.loads(lines[-1][len("RESULT ") :])
+    assert result["metrics"] == {"loss": 0.5} and result["alias"] == "1"
+    assert not (pg_server.data_dir / "mlflow.db").exists()
+    with psycopg.connect(database_url) as conn:
+        exp = conn.execute(
+            "SELECT name FROM mlflow.experiments WHERE experiment_id = %s", (int(result["exp"]),)
+        ).fetchone()
+        alias = conn.execute(
+            "SELECT version FROM mlflow.registered_model_aliases WHERE alias = 'champion'"
+        ).fetchone()
+        obj = conn.execute(
+            "SELECT object_type FROM workspace_objects WHERE path = %s",
+            ("/Users/admin@kiln.local/pg-exp",),
+        ).fetchone()
+    assert exp == ("/Users/admin@kiln.local/pg-exp",)
+    assert alias == (1,)
+    assert obj == ("MLFLOW_EXPERIMENT",)
 
 
 def test_restart_keeps_state(pg_server: Server, database_url: str, data_dir: Path) -> None:

@@ -5,7 +5,7 @@ its store is separate from Kiln's tables (see `tracking`); every artifact path a
 stays inside its run's or model version's root (see `artifacts`).
 """
 
-from kiln.ml import artifacts, uc_registry
+from kiln.ml import artifacts, experiment_objects, uc_registry, webhooks
 from kiln.ml.services import MlServices
 from kiln.ml.tracking import ARTIFACT_ROOT, MlflowTracking, mlflow_store_uri
 
@@ -14,6 +14,8 @@ __all__ = [
     "MlServices",
     "MlflowTracking",
     "artifacts",
+    "experiment_objects",
     "mlflow_store_uri",
     "uc_registry",
+    "webhooks",
 ]

@@ -8,6 +8,8 @@ from kiln.catalog import Storage
 from kiln.dbfs import DbfsStore
 from kiln.ml.serving import ServingEndpoints
 from kiln.ml.tracking import MlflowTracking, mlflow_store_uri
+from kiln.ml.webhooks import WebhookDispatcher
+from kiln.secrets import SecretBox
 from kiln.settings import KilnSettings
 from kiln.store import Database
 
@@ -22,6 +24,7 @@ class MlServices:
     dbfs: DbfsStore
     tracking: MlflowTracking
     serving: ServingEndpoints
+    webhooks: WebhookDispatcher
 
     @classmethod
     def build(cls, settings: KilnSettings, dbfs: DbfsStore, db: Database) -> MlServices:
@@ -30,8 +33,17 @@ class MlServices:
         serving = ServingEndpoints(
             db, dbfs, settings.resolved_data_dir / "serving", Storage(settings.dbfs_root_url)
         )
-        return cls(settings=settings, dbfs=dbfs, tracking=MlflowTracking(uri), serving=serving)
+        # The workspace key that encrypts secrets also encrypts webhook secrets.
+        webhooks = WebhookDispatcher(db, SecretBox.from_key_file(settings.secret_key_path))
+        return cls(
+            settings=settings,
+            dbfs=dbfs,
+            tracking=MlflowTracking(uri),
+            serving=serving,
+            webhooks=webhooks,
+        )
 
     async def stop(self) -> None:
         """Stop every process the ML services started (server shutdown)."""
+        await self.webhooks.stop()
         await self.serving.stop()

@@ -81,6 +81,12 @@ class MlflowTracking:
                     self._app = await asyncio.to_thread(self._load)
         return self._app
 
+    def has_store(self) -> bool:
+        """Whether MLflow's store may hold anything yet (without loading MLflow)."""
+        if self._app is not None or not self.store_uri.startswith("sqlite:///"):
+            return True
+        return Path(self.store_uri[len("sqlite:///") :]).exists()
+
     async def registry_store(self) -> Any:
         """MLflow's model registry store (an mlflow SqlAlchemyStore) for the UC registry."""
         await self.app()

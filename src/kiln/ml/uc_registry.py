@@ -51,6 +51,10 @@ _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,254}$")
 
 T = TypeVar("T")
 
+# Unity Catalog's ModelVersionStatus values (MLflow's registry store uses the same strings).
+PENDING = "PENDING_REGISTRATION"
+READY = "READY"
+
 
 def split_model_name(name: Any) -> tuple[str, str, str]:
     """`catalog.schema.model` as its three parts, or INVALID_PARAMETER_VALUE."""
@@ -133,7 +137,8 @@ def _model_version(mv: Any, storage_root: str) -> dict[str, Any]:
         "creation_timestamp": mv.creation_timestamp,
         "last_updated_timestamp": mv.last_updated_timestamp,
         "source": mv.source,
-        "status": "READY",
+        # MLflow's own creates are READY at once; Kiln's UC creates are pending until finalized.
+        "status": mv.status or READY,
         "storage_location": storage_root + model_storage_path(mv.name, str(mv.version)),
         "aliases": _aliases(mv.aliases, str(mv.version)),
         "tags": _tags(mv.tags),
@@ -206,7 +211,18 @@ def create_model_version(
             name, source, run_id=run_id or None, tags=mv_tags, description=description
         )
     )
+    # As in Unity Catalog: pending until the client has uploaded the files and finalizes.
+    mv = call_mlflow(lambda: _set_status(store, name, str(mv.version), PENDING))
     return {"model_version": _model_version(mv, storage_root)}
+
+
+def _set_status(store: Any, name: str, version: str, status: str) -> Any:
+    """Set a version's status in MLflow's store (its API has no call for it); the version."""
+    with store.ManagedSessionMaker(read_only=False) as session:
+        row = store._get_sql_model_version(session, name=name, version=version)
+        row.status = status
+        session.add(row)
+        return store._populate_model_version_aliases(session, name, row.to_mlflow_entity())
 
 
 def get_model_version(store: Any, storage_root: str, name: Any, version: Any) -> dict[str, Any]:
@@ -220,8 +236,13 @@ def get_model_version(store: Any, storage_root: str, name: Any, version: Any) ->
 def finalize_model_version(
     store: Any, storage_root: str, name: Any, version: Any
 ) -> dict[str, Any]:
-    """Mark a version's upload finished (versions are served READY from creation on)."""
-    return get_model_version(store, storage_root, name, version)
+    """Mark a version's upload finished: PENDING_REGISTRATION becomes READY."""
+    split_model_name(name)
+    v = _version(version)
+    mv = call_mlflow(lambda: store.get_model_version(name, v))
+    if mv.status != READY:
+        mv = call_mlflow(lambda: _set_status(store, name, v, READY))
+    return {"model_version": _model_version(mv, storage_root)}
 
 
 def update_model_version(

@@ -13,6 +13,8 @@ class ObjectType(StrEnum):
     DIRECTORY = "DIRECTORY"
     NOTEBOOK = "NOTEBOOK"
     FILE = "FILE"
+    # An MLflow experiment named by its path (kiln.ml keeps it in step with MLflow's store).
+    MLFLOW_EXPERIMENT = "MLFLOW_EXPERIMENT"
 
 
 class Language(StrEnum):

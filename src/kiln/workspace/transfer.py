@@ -256,6 +256,10 @@ def _export(row: WorkspaceObject, rows: list[WorkspaceObject], fmt: ExportFormat
         return _export_folder(row.path, rows, fmt)
     if row.object_type == ObjectType.NOTEBOOK:
         return _export_notebook(row, fmt)
+    if row.object_type == ObjectType.MLFLOW_EXPERIMENT:
+        raise InvalidParameterValue(
+            f"{row.path} is an MLflow experiment, which cannot be exported."
+        )
     if fmt not in (ExportFormat.SOURCE, ExportFormat.AUTO, ExportFormat.RAW):
         raise InvalidParameterValue(
             f"{row.path} is a file; files export only as SOURCE, AUTO or RAW, not {fmt.value}."

@@ -263,6 +263,10 @@ async def _require_folder(session: AsyncSession, path: str) -> None:
         raise ResourceDoesNotExist(f"The parent folder ({parent}) does not exist.")
 
 
+# A folder has children, an experiment has runs: importing over either would orphan them.
+_NOT_OVERWRITTEN = (ObjectType.DIRECTORY, ObjectType.MLFLOW_EXPERIMENT)
+
+
 async def put_object(
     session: AsyncSession, actor: Actor, new: NewObject, *, overwrite: bool
 ) -> WorkspaceObject:
@@ -274,7 +278,7 @@ async def put_object(
     now = now_utc()
     row = await _find(session, new.path)
     if row is not None:
-        if not overwrite or row.object_type == ObjectType.DIRECTORY:
+        if not overwrite or row.object_type in _NOT_OVERWRITTEN:
             raise ResourceAlreadyExists(f"Path ({new.path}) already exists.")
         row.object_type = new.object_type.value
         row.language = new.language.value if new.language else None

@@ -229,6 +229,8 @@ class ContextManager:
             "env": {
                 "DATABRICKS_HOST": api_url,
                 "DATABRICKS_TOKEN": token,
+                # `mlflow` in a context tracks to Kiln, as notebooks in Databricks do.
+                "MLFLOW_TRACKING_URI": "databricks",
                 "KILN_CONTEXT_ID": context_id,
             },
         }

@@ -17,6 +17,7 @@ from kiln.driver.dbutils.host import ContextHost
 from kiln.driver.dbutils.jobs import JobsUtils, TaskValuesUtils
 from kiln.driver.dbutils.library import LibraryUtils
 from kiln.driver.dbutils.local_dbfs import DbfsPaths
+from kiln.driver.dbutils.mlflow_env import use_notebook_experiment
 from kiln.driver.dbutils.notebook import NotebookUtils
 from kiln.driver.dbutils.recycle import Baseline
 from kiln.driver.dbutils.redaction import Redactor
@@ -55,6 +56,7 @@ class DBUtils(Helpful):
         """Bind a notebook run: its path, parameters and upstream task values."""
         self._binding = binding
         self.widgets._bind(binding.parameters)
+        use_notebook_experiment(binding.notebook_path)
 
 
 @dataclass(frozen=True, slots=True)

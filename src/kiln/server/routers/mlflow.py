@@ -22,16 +22,17 @@ from starlette.types import Message, Receive, Scope, Send
 from kiln.catalog import metastore
 from kiln.errors import (
     InvalidParameterValue,
-    KilnError,
-    MalformedRequest,
     ResourceDoesNotExist,
 )
-from kiln.ml import artifacts, uc_registry
-from kiln.ml.experiments import check_experiment_name
+from kiln.ml import artifacts, experiment_objects, uc_registry, webhooks
 from kiln.ml.services import MlServices
 from kiln.principal import Principal
 from kiln.server.deps import CurrentPrincipal, Session
+from kiln.server.routers import mlflow_registry
 from kiln.server.routers.ml_deps import Ml, ml_services
+from kiln.server.routers.mlflow_params import max_results as _max_results
+from kiln.server.routers.mlflow_params import request_params as _params
+from kiln.server.routers.mlflow_params import tags as _tags
 
 router = APIRouter(tags=["mlflow"])
 
@@ -41,46 +42,19 @@ STORAGE_ROOT = "dbfs:"
 # MLflow's web UI, served by MLflow's own app with the prefix removed. Not /ml: that is a
 # client route of Kiln's own web app, which anyone may load (kiln.server.webui).
 UI = "/mlflow"
-# Requests that name (or rename) an experiment: the name is a workspace path.
-EXPERIMENT_NAMING = ("/mlflow/experiments/create", "/mlflow/experiments/update")
+# Experiments are workspace objects: these four are served here (see kiln.ml.experiment_objects).
+EXPERIMENTS = ("/api/2.0/mlflow/experiments", "/ajax-api/2.0/mlflow/experiments")
+# MLflow's own workspace-registry handlers whose calls fire registry webhooks.
+REGISTRY_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
+REGISTRY_EVENT_OPS = frozenset(
+    {
+        "registered-models/create",
+        "model-versions/create",
+        "model-versions/transition-stage",
+        "model-versions/set-tag",
+    }
+)
 UI_PAGES = ("/experiments/", "/models/", "/experiments?", "/models?")
-MAX_RESULTS = 1000
-
-
-async def _params(request: Request) -> dict[str, Any]:
-    """Query parameters and JSON body merged: MLflow sends GETs as query, others as JSON."""
-    params: dict[str, Any] = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        params[key] = values if len(values) > 1 else values[0]
-    raw = await request.body()
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise MalformedRequest("Request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise MalformedRequest("Request body must be a JSON object.")
-        params.update(body)
-    return params
-
-
-def _max_results(params: dict[str, Any]) -> int:
-    raw = params.get("max_results", 100)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidParameterValue(f"Invalid max_results {raw!r}.") from None
-    if not 1 <= value <= MAX_RESULTS:
-        raise InvalidParameterValue(f"max_results must be between 1 and {MAX_RESULTS}.")
-    return value
-
-
-def _tags(params: dict[str, Any]) -> list[dict[str, str]]:
-    tags = params.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, dict) and "key" in t for t in tags):
-        raise InvalidParameterValue("tags must be a list of {key, value} objects.")
-    return tags
 
 
 def _uc_call(store: Any, method: str, op: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +143,57 @@ async def unity_catalog_registry(
     store = await ml.tracking.registry_store()
     body = await asyncio.to_thread(_uc_call, store, request.method, op, params)
     return JSONResponse(body)
+
+
+@router.post(EXPERIMENTS[0] + "/create")
+@router.post(EXPERIMENTS[1] + "/create")
+async def create_experiment(
+    request: Request, ml: Ml, session: Session, me: CurrentPrincipal
+) -> JSONResponse:
+    """Create an experiment: a workspace object at its name (or a notebook's experiment)."""
+    p = await _params(request)
+    location = p.get("artifact_location")
+    if location is not None and not isinstance(location, str):
+        raise InvalidParameterValue("artifact_location must be a string.")
+    experiment_id = await experiment_objects.create_experiment(
+        session, ml.tracking, me, p.get("name"), location, _tags(p)
+    )
+    return JSONResponse({"experiment_id": experiment_id})
+
+
+@router.post(EXPERIMENTS[0] + "/update")
+@router.post(EXPERIMENTS[1] + "/update")
+async def update_experiment(
+    request: Request, ml: Ml, session: Session, me: CurrentPrincipal
+) -> JSONResponse:
+    """Rename an experiment, moving its workspace object."""
+    p = await _params(request)
+    await experiment_objects.rename_experiment(
+        session, ml.tracking, me, p.get("experiment_id"), p.get("new_name")
+    )
+    return JSONResponse({})
+
+
+@router.post(EXPERIMENTS[0] + "/delete")
+@router.post(EXPERIMENTS[1] + "/delete")
+async def delete_experiment(
+    request: Request, ml: Ml, session: Session, me: CurrentPrincipal
+) -> JSONResponse:
+    """Delete an experiment and its workspace object."""
+    p = await _params(request)
+    await experiment_objects.delete_experiment(session, ml.tracking, me, p.get("experiment_id"))
+    return JSONResponse({})
+
+
+@router.post(EXPERIMENTS[0] + "/restore")
+@router.post(EXPERIMENTS[1] + "/restore")
+async def restore_experiment(
+    request: Request, ml: Ml, session: Session, me: CurrentPrincipal
+) -> JSONResponse:
+    """Restore a deleted experiment and its workspace object."""
+    p = await _params(request)
+    await experiment_objects.restore_experiment(session, ml.tracking, me, p.get("experiment_id"))
+    return JSONResponse({})
 
 
 async def _run_root(ml: MlServices, run_id: Any) -> str:
@@ -329,17 +354,52 @@ class _MlflowServer(BaseRoute):
             path = scope["path"]
             if path.endswith("/mlflow/runs/create"):
                 scope, receive = await _as_user(scope, receive, principal.user_name)
-            elif path.endswith(EXPERIMENT_NAMING):
-                try:
-                    receive = await _check_experiment_name(receive, principal)
-                except KilnError as e:
-                    await _send_json(send, e.http_status, e.to_body())
-                    return
+            op = _registry_op(path)
+            if op is not None:
+                raw = await _read_body(receive)
+                receive = _replay(raw, receive)
+                send = _firing_webhooks(send, ml, op, raw)
         app = await ml.tracking.app()
         await app(scope, receive, _json_not_found(send, scope["path"]))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         return (Match.FULL, {}) if scope["type"] == "http" else (Match.NONE, {})
+
+
+def _registry_op(path: str) -> str | None:
+    """The workspace-registry operation MLflow's handlers serve at `path`, if it fires webhooks."""
+    for prefix in REGISTRY_PREFIXES:
+        if path.startswith(prefix) and path[len(prefix) :] in REGISTRY_EVENT_OPS:
+            return path[len(prefix) :]
+    return None
+
+
+def _firing_webhooks(send: Send, ml: MlServices, op: str, raw: bytes) -> Send:
+    """A send that, once MLflow answers 200, fires the registry webhooks of the call."""
+    status = 0
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and status == 200:
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _fire(ml, op, raw, b"".join(chunks))
+        await send(message)
+
+    return wrapped
+
+
+async def _fire(ml: MlServices, op: str, raw: bytes, answer: bytes) -> None:
+    try:
+        request, response = json.loads(raw or b"{}"), json.loads(answer or b"{}")
+    except ValueError:
+        return
+    if isinstance(request, dict) and isinstance(response, dict):
+        events, data = webhooks.mlflow_events(op, request, response)
+        await ml.webhooks.fire(events, data)
 
 
 def _strip_ui_prefix(scope: Scope) -> Scope:
@@ -416,35 +476,6 @@ def _replay(raw: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _check_experiment_name(receive: Receive, principal: Principal) -> Receive:
-    """Refuse an experiment name outside the caller's writable workspace folders."""
-    raw = await _read_body(receive)
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        name = body.get("new_name") if "new_name" in body else body.get("name")
-        if name is not None or "experiment_id" not in body:
-            check_experiment_name(principal, name)
-    return _replay(raw, receive)
-
-
-async def _send_json(send: Send, status: int, body: dict[str, str]) -> None:
-    raw = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(raw)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})
-
-
 async def _as_user(scope: Scope, receive: Receive, user_name: str) -> tuple[Scope, Receive]:
     """A receive that replays the run-creation body with the token's user as the run's user."""
     raw = await _read_body(receive)
@@ -462,4 +493,6 @@ async def _as_user(scope: Scope, receive: Receive, user_name: str) -> tuple[Scop
     return dict(scope, headers=headers), _replay(raw, receive)
 
 
+# Databricks' workspace registry APIs, before the catch-all hands the rest to MLflow.
+router.include_router(mlflow_registry.router)
 router.routes.append(_MlflowServer())

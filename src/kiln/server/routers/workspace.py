@@ -62,9 +62,16 @@ async def mkdirs(body: MkdirsRequest, session: Session, me: CurrentPrincipal) ->
 
 
 @router.post("/api/2.0/workspace/delete")
-async def delete(body: DeleteRequest, session: Session, me: CurrentPrincipal) -> dict[str, Any]:
-    """Delete an object (a non-empty folder only with `recursive`)."""
-    await workspace.delete(session, me, body.path, recursive=body.recursive)
+async def delete(
+    body: DeleteRequest, request: Request, session: Session, me: CurrentPrincipal
+) -> dict[str, Any]:
+    """Delete an object (a non-empty folder only with `recursive`), with experiments in it."""
+    # Imported here: the ML area stays out of the workspace area's first request.
+    from kiln.ml.experiment_objects import delete_workspace_path
+    from kiln.server.routers.ml_deps import ml_services
+
+    tracking = ml_services(request).tracking
+    await delete_workspace_path(session, tracking, me, body.path, recursive=body.recursive)
     return {}
 
 

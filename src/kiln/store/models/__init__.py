@@ -9,6 +9,7 @@ from kiln.store.models.jobs import Job, JobRun, JobTaskOutput, JobTaskRun
 from kiln.store.models.libraries import ClusterLibrary
 from kiln.store.models.ml import ScorerProcess, ServingEndpoint
 from kiln.store.models.pools import InstancePool, PoolInstance, PoolWaiter
+from kiln.store.models.registry import RegistryActivity, RegistryWebhook
 from kiln.store.models.secrets import Secret, SecretAcl, SecretScope
 from kiln.store.models.web import NotebookRevision
 from kiln.store.models.workspace import WorkspaceObject
@@ -33,6 +34,8 @@ __all__ = [
     "NotebookRevision",
     "PoolInstance",
     "PoolWaiter",
+    "RegistryActivity",
+    "RegistryWebhook",
     "SchemaRow",
     "ScorerProcess",
     "Secret",
