@@ -32,8 +32,27 @@ export async function listFolder(path: string): Promise<WsObject[]> {
 
 export const EMPTY_NOTEBOOK = "# Databricks notebook source\n";
 
+const EXPERIMENT = "MLFLOW_EXPERIMENT";
+
+async function experimentId(path: string): Promise<string> {
+  const r = await get<{ experiment: { experiment_id: string } }>("/api/2.0/mlflow/experiments/get-by-name", {
+    experiment_name: path,
+  });
+  return r.experiment.experiment_id;
+}
+
+// An experiment opens in MLflow's own UI (served by Kiln under /mlflow/).
+async function openExperiment(path: string): Promise<void> {
+  window.location.assign(`/mlflow/#/experiments/${await experimentId(path)}`);
+}
+
 // Move an object: the workspace API has no rename, so export, import at the new path, delete.
+// An experiment cannot be exported: MLflow renames it, and its workspace object moves with it.
 export async function moveObject(obj: WsObject, target: string): Promise<void> {
+  if (obj.object_type === EXPERIMENT) {
+    await post("/api/2.0/mlflow/experiments/update", { experiment_id: await experimentId(obj.path), new_name: target });
+    return;
+  }
   if (obj.object_type === "DIRECTORY") {
     const r = await get<{ content: string }>("/api/2.0/workspace/export", { path: obj.path, format: "DBC" });
     await post("/api/2.0/workspace/import", { path: target, format: "DBC", content: r.content });
@@ -177,12 +196,25 @@ export function WorkspacePage(props: { path: string }) {
             {(objects ?? []).map((o) => (
               <tr key={o.path} data-testid="object-row" data-path={o.path}>
                 <td>
-                  <Link to={o.object_type === "DIRECTORY" ? `/workspace${encodePath(o.path)}` : `/notebook${encodePath(o.path)}`}>
-                    {o.object_type === "DIRECTORY" ? "📁 " : o.object_type === "NOTEBOOK" ? "📓 " : "📄 "}
-                    {baseName(o.path)}
-                  </Link>
+                  {o.object_type === EXPERIMENT ? (
+                    <button className="link" onClick={() => void act(() => openExperiment(o.path))}>
+                      {"🧪 "}
+                      {baseName(o.path)}
+                    </button>
+                  ) : (
+                    <Link to={o.object_type === "DIRECTORY" ? `/workspace${encodePath(o.path)}` : `/notebook${encodePath(o.path)}`}>
+                      {o.object_type === "DIRECTORY" ? "📁 " : o.object_type === "NOTEBOOK" ? "📓 " : "📄 "}
+                      {baseName(o.path)}
+                    </Link>
+                  )}
                 </td>
-                <td>{o.object_type === "NOTEBOOK" ? `Notebook (${(o.language ?? "").toLowerCase()})` : o.object_type.toLowerCase()}</td>
+                <td>
+                  {o.object_type === "NOTEBOOK"
+                    ? `Notebook (${(o.language ?? "").toLowerCase()})`
+                    : o.object_type === EXPERIMENT
+                      ? "MLflow experiment"
+                      : o.object_type.toLowerCase()}
+                </td>
                 <td className="actions">
                   <button
                     className="link"
