@@ -30,6 +30,15 @@ def admin(server: Server) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
+def mlflow_area(admin: httpx.Client) -> None:
+    """The ML area loaded: its first request imports MLflow's server and migrates its store,
+    which on a busy machine can outlast a client's own timeout (databricks-sdk then retries a
+    create that did happen, and sees RESOURCE_ALREADY_EXISTS)."""
+    r = admin.get("/api/2.0/mlflow/experiments/search", params={"max_results": 1}, timeout=600)
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="session")
 def sdk(server: Server):  # type: ignore[no-untyped-def]
     """databricks-sdk's WorkspaceClient against the shared server."""
     from databricks.sdk import WorkspaceClient

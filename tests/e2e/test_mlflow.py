@@ -82,6 +82,9 @@ print("RESULT " + json.dumps(out))
 
 MODEL = "main.default.iris_e2e"
 
+# The ML area loads once, before any client call can time out on it.
+pytestmark = pytest.mark.usefixtures("mlflow_area")
+
 
 def run_client(server: Server, token: str, user: str, script: str, **env: str) -> dict[str, Any]:
     """Run `script` with the mlflow client pointed at `server`; return its RESULT line."""

@@ -15,6 +15,9 @@ from support import Server, assert_error
 
 SOURCE = "dbfs:/databricks/mlflow-tracking/0/0123456789abcdef/artifacts/model"
 
+# The ML area loads once, before any client call can time out on it.
+pytestmark = pytest.mark.usefixtures("mlflow_area")
+
 
 @pytest.fixture(scope="module")
 def model(sdk: WorkspaceClient) -> Iterator[str]:

@@ -23,6 +23,9 @@ SOURCE = "dbfs:/databricks/mlflow-tracking/0/0123456789abcdef/artifacts/model"
 SECRET = "s3cr3t"
 E = RegistryWebhookEvent
 
+# The ML area loads once, before any client call can time out on it.
+pytestmark = pytest.mark.usefixtures("mlflow_area")
+
 
 class Receiver:
     """Records every POST it gets; `wait_for` blocks until a matching one arrives."""

@@ -24,6 +24,9 @@ from support import Server, assert_error
 HOME = "/Users/admin@kiln.local"
 CREATE = "/api/2.0/mlflow/experiments/create"
 
+# The ML area loads once, before any client call can time out on it.
+pytestmark = pytest.mark.usefixtures("mlflow_area")
+
 
 def _status(admin: httpx.Client, path: str) -> dict[str, Any]:
     r = admin.get("/api/2.0/workspace/get-status", params={"path": path})
