@@ -10,7 +10,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-HOST = "127.0.0.2"
+# One loopback address per xdist worker ("gw0" -> 127.0.0.2, "gw1" -> 127.0.0.3): the two legacy
+# CLI modules may run at once on different workers, each needing port 80.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+HOST = f"127.0.0.{2 + int(_WORKER or 0)}"
 PORT = 80
 CLI = str(Path(sys.executable).with_name("databricks"))
 
