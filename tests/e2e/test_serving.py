@@ -39,6 +39,7 @@ print("RESULT " + json.dumps({"versions": versions}))
 """
 
 EP = "/api/2.0/serving-endpoints"
+KILN_ENV = "Runs in Kiln's environment: every requirement of the model is satisfied."
 
 
 def _wait(admin: httpx.Client, name: str, until: set[str], timeout: float = 300) -> dict[str, Any]:
@@ -240,6 +241,7 @@ def test_get_and_list(sdk: Any, ab_endpoint: str, versions: list[str]) -> None:
     entities = {e.name: e for e in detailed.config.served_entities}
     assert entities["v1"].entity_version == versions[0]
     assert entities["v2"].state.deployment.value == "DEPLOYMENT_READY"
+    assert entities["v2"].state.deployment_state_message == KILN_ENV
     routes = {
         r.served_model_name: r.traffic_percentage for r in detailed.config.traffic_config.routes
     }
@@ -262,11 +264,17 @@ def test_scale_to_zero_starts_on_first_request(
         (entity,) = body["config"]["served_entities"]
         assert entity["name"] == "serving_e2e-" + versions[1]
         assert "Scaled to zero" in entity["state"]["deployment_state_message"]
-        r = admin.post(f"/serving-endpoints/{name}/invocations", json={"instances": [[0.0, 0.0]]})
+        # The first request waits for the process to start: minutes on a loaded 2-core runner.
+        r = admin.post(
+            f"/serving-endpoints/{name}/invocations",
+            json={"instances": [[0.0, 0.0]]},
+            timeout=300,
+        )
         assert r.status_code == 200, r.text
         assert r.json()["predictions"] == [1]
         (entity,) = admin.get(f"{EP}/{name}").json()["config"]["served_entities"]
-        assert "deployment_state_message" not in entity["state"]
+        # Started: no longer scaled to zero; it runs in Kiln's environment (sklearn is there).
+        assert entity["state"]["deployment_state_message"] == KILN_ENV
     finally:
         assert admin.delete(f"{EP}/{name}").status_code == 200
 

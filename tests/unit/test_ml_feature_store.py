@@ -204,3 +204,41 @@ def test_root_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KILN_FEATURE_STORE_ROOT", raising=False)
     with pytest.raises(ValueError, match="root"):
         FeatureEngineeringClient()
+
+
+def test_publish_table_refuses_what_kiln_cannot_publish(
+    fe: FeatureEngineeringClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.driver.feature_store import OnlineStoreSpec
+
+    monkeypatch.delenv("DATABRICKS_HOST", raising=False)
+    with pytest.raises(ValueError, match="must be an OnlineStoreSpec"):
+        fe.publish_table(SPEND, "dynamodb")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not supported"):
+        fe.publish_table(SPEND, streaming=True)
+    with pytest.raises(ValueError, match="not supported"):
+        fe.publish_table(SPEND, filter_condition="spend > 1")
+    with pytest.raises(ValueError, match="Unsupported publish mode"):
+        fe.publish_table(SPEND, mode="append")
+    with pytest.raises(ValueError, match="needs Kiln's control plane"):
+        fe.publish_table(SPEND, OnlineStoreSpec())
+
+
+def test_run_context_reads_the_bound_notebook_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from kiln.driver.dbutils import RunBinding
+    from kiln.driver.feature_store.control import run_context
+
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert run_context() == {}
+    main.dbutils = types.SimpleNamespace(  # type: ignore[attr-defined]
+        _binding=RunBinding(notebook_path="/Users/a@b.c/nb", run_id="0a1b2c")
+    )
+    assert run_context() == {"notebook_path": "/Users/a@b.c/nb", "run_id": "0a1b2c"}
+    main.dbutils = types.SimpleNamespace(  # type: ignore[attr-defined]
+        _binding=RunBinding(notebook_path="relative", run_id="../x")
+    )
+    assert run_context() == {}

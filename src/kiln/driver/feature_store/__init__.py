@@ -5,7 +5,18 @@ primary keys (plus the timestamp key) are unique in every table, merge writes up
 a point-in-time lookup never joins a feature value from a row's future.
 """
 
-from kiln.driver.feature_store.client import FeatureEngineeringClient, FeatureTable, TrainingSet
+from kiln.driver.feature_store.client import (
+    FeatureEngineeringClient,
+    FeatureTable,
+    OnlineStoreSpec,
+    TrainingSet,
+)
 from kiln.driver.feature_store.lookups import FeatureLookup
 
-__all__ = ["FeatureEngineeringClient", "FeatureLookup", "FeatureTable", "TrainingSet"]
+__all__ = [
+    "FeatureEngineeringClient",
+    "FeatureLookup",
+    "FeatureTable",
+    "OnlineStoreSpec",
+    "TrainingSet",
+]

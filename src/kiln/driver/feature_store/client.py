@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiln.driver.feature_store.control import ControlPlane, run_context
 from kiln.driver.feature_store.lookups import FeatureLookup, join_lookup
 from kiln.driver.feature_store.models import log_model_with_lookups, score_with_lookups
 
-__all__ = ["FeatureEngineeringClient", "FeatureTable", "TrainingSet"]
+__all__ = ["FeatureEngineeringClient", "FeatureTable", "OnlineStoreSpec", "TrainingSet"]
 
 META = "_kiln_feature_table.json"
 ROOT_ENV = "KILN_FEATURE_STORE_ROOT"
@@ -35,6 +36,13 @@ class FeatureTable:
     timestamp_keys: list[str]
     description: str | None
     path_uri: str
+
+
+@dataclass(frozen=True)
+class OnlineStoreSpec:
+    """Kiln's online store (SQLite under the server's data dir): the only one there is."""
+
+    name: str = "kiln-sqlite"
 
 
 @dataclass
@@ -65,6 +73,7 @@ class FeatureEngineeringClient:
             raise ValueError(f"Give the feature store a root directory (or set {ROOT_ENV}).")
         self.root = Path(root).expanduser().resolve()
         self.spark = spark
+        self.control = ControlPlane()
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -127,6 +136,16 @@ class FeatureEngineeringClient:
                 raise ValueError(f"Key column {key!r} is not a column of the feature table.")
         if df is not None:
             self._check_unique(_pandas(df), keys + ts_keys)
+        # The control plane first: a name taken there is taken for every client.
+        self.control.report(
+            "/create",
+            {
+                "name": name,
+                "primary_keys": keys,
+                "timestamp_keys": ts_keys,
+                "description": description,
+            },
+        )
         path.mkdir(parents=True, exist_ok=True)
         write_deltalake(str(path), table, mode="error", description=description)
         meta = {"primary_keys": keys, "timestamp_keys": ts_keys, "description": description}
@@ -149,11 +168,12 @@ class FeatureEngineeringClient:
         self._check_unique(frame, keys)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         path = str(self._location(name))
+        if mode not in ("merge", "overwrite"):
+            raise ValueError(f"Unsupported write mode {mode!r}: use 'merge' or 'overwrite'.")
+        self.control.report("/write", {"name": meta.name})
         if mode == "overwrite":
             write_deltalake(path, table, mode="overwrite")
             return
-        if mode != "merge":
-            raise ValueError(f"Unsupported write mode {mode!r}: use 'merge' or 'overwrite'.")
         predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         (
             DeltaTable(path)
@@ -178,8 +198,45 @@ class FeatureEngineeringClient:
         """Delete a feature table and its files."""
         import shutil
 
-        self.get_table(name)
+        meta = self.get_table(name)
         shutil.rmtree(self._location(name))
+        if self.control.enabled:
+            self.control.call("POST", "/delete", {"name": meta.name})
+
+    def publish_table(
+        self,
+        name: str,
+        online_store: OnlineStoreSpec | None = None,
+        *,
+        filter_condition: str | None = None,
+        mode: str = "merge",
+        streaming: bool = False,
+        features: str | list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Copy the table's latest values per primary key to the online store (Kiln's)."""
+        if online_store is not None and not isinstance(online_store, OnlineStoreSpec):
+            raise ValueError("online_store must be an OnlineStoreSpec (Kiln's SQLite store).")
+        if streaming or filter_condition is not None:
+            raise ValueError("Streaming and filtered publishing are not supported by Kiln.")
+        if mode not in ("merge", "overwrite"):
+            raise ValueError(f"Unsupported publish mode {mode!r}: use 'merge' or 'overwrite'.")
+        if not self.control.enabled:
+            raise ValueError("Publishing needs Kiln's control plane (DATABRICKS_HOST, _TOKEN).")
+        meta = self.get_table(name)
+        frame = self._read(name)
+        if meta.timestamp_keys:
+            ts = meta.timestamp_keys[0]
+            frame = frame.sort_values(ts).drop_duplicates(subset=meta.primary_keys, keep="last")
+            frame = frame.drop(columns=[ts])
+        if features is not None:
+            wanted = [features] if isinstance(features, str) else list(features)
+            unknown = [f for f in wanted if f not in frame.columns]
+            if unknown:
+                raise ValueError(f"Feature table {name!r} has no feature(s) {unknown}.")
+            frame = frame[[*meta.primary_keys, *wanted]]
+        rows = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
+        body = {"name": meta.name, "mode": mode, "rows": rows}
+        return self.control.call("POST", "/publish", body)
 
     # -- training sets ---------------------------------------------------------------------
 
@@ -192,6 +249,9 @@ class FeatureEngineeringClient:
     ) -> TrainingSet:
         """`df` with every lookup's features joined (point in time where asked)."""
         frame = self.join_features(_pandas(df), feature_lookups)
+        if "notebook_path" in run_context():
+            names = sorted({lookup.table_name.lower() for lookup in feature_lookups})
+            self.control.report("/consume", {"names": names})
         if exclude_columns:
             frame = frame.drop(columns=[c for c in exclude_columns if c in frame.columns])
         return TrainingSet(
@@ -220,9 +280,17 @@ class FeatureEngineeringClient:
         **kwargs: Any,
     ) -> Any:
         """Log `model` with its feature lookups packaged beside it (score_batch reads them)."""
-        return log_model_with_lookups(
+        logged = log_model_with_lookups(
             model, artifact_path, flavor, training_set, registered_model_name, **kwargs
         )
+        version = getattr(logged, "version", None)
+        if registered_model_name and version is not None and training_set.feature_lookups:
+            names = sorted({lookup.table_name.lower() for lookup in training_set.feature_lookups})
+            self.control.report(
+                "/consume",
+                {"names": names, "model_name": registered_model_name, "model_version": version},
+            )
+        return logged
 
     def score_batch(self, model_uri: str, df: Any, result_type: str = "double") -> Any:
         """`df` with the model's features looked up and a `prediction` column."""

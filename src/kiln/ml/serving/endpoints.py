@@ -6,7 +6,10 @@ scale-to-zero answers, the new deployment takes the traffic, the old one is stop
 endpoint is READY / NOT_UPDATING. When a model fails to load the endpoint is NOT_READY /
 UPDATE_FAILED with the reason on the failed entity, and the previous deployment (if any) keeps
 serving. A scale-to-zero entity's process starts on its first request. After a restart
-deployments come back cold: each process starts on its first request.
+deployments come back cold: each process starts on its first request. Each entity runs in its
+model's environment (see environments): a venv still building shows on the pending entity as
+DEPLOYMENT_CREATING with what it installs; the environment a ready entity runs in is its state
+message.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from kiln.ml.serving.config import (
     normalize_config,
     routes_of,
 )
+from kiln.ml.serving.environments import EnvironmentFailed, ModelEnvironment, ModelEnvironments
+from kiln.ml.serving.online_store import OnlineStore
 from kiln.ml.serving.scorer import SCORER_MODULE, Scorer, ScorerFailed, start_scorer
 from kiln.ml.uc_registry import model_storage_path
 from kiln.principal import Principal
@@ -150,6 +155,10 @@ class ServingEndpoints:
         self.inference = InferenceTables(capture_storage)
         self.capture: Capture | None = self.inference.record
         self._tasks: set[asyncio.Task[None]] = set()
+        self.environments = ModelEnvironments(log_dir / "envs")
+        self.online_store = OnlineStore(log_dir / "online-store.db")
+        # (endpoint id, served entity) -> what its pending deployment is doing now.
+        self._progress: dict[tuple[str, str], str] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
 
@@ -329,8 +338,15 @@ class ServingEndpoints:
             if scorer is not None and scorer.alive():
                 return scorer
             try:
-                scorer = await start_scorer(entity.name, self._model_dir(entity), self.log_dir)
-            except ScorerFailed as e:
+                env = await self.environments.resolve(Path(self._model_dir(entity)))
+                scorer = await start_scorer(
+                    entity.name,
+                    self._model_dir(entity),
+                    self.log_dir,
+                    python=env.python,
+                    online_store=self.online_store.path,
+                )
+            except (ScorerFailed, EnvironmentFailed) as e:
                 raise InvalidState(f"Served entity '{entity.name}' failed to start: {e}") from None
             dep.scorers[entity.name] = scorer
             await self._record(dep, entity, scorer)
@@ -364,16 +380,22 @@ class ServingEndpoints:
                 return
             name = row.name
         dep = Deployment.of(name, config)
-        eager = [e for e in dep.entities.values() if not e.scale_to_zero_enabled]
-        results = await asyncio.gather(
-            *(start_scorer(e.name, self._model_dir(e), self.log_dir) for e in eager),
-            return_exceptions=True,
-        )
+        entities = list(dep.entities.values())
+        try:
+            results = await asyncio.gather(
+                *(self._start_entity(endpoint_id, dep, e) for e in entities),
+                return_exceptions=True,
+            )
+        finally:
+            for e in entities:
+                self._progress.pop((endpoint_id, e.name), None)
         failures: list[str] = []
-        for entity, result in zip(eager, results, strict=True):
-            if isinstance(result, Scorer):
-                dep.scorers[entity.name] = result
-            elif isinstance(result, ScorerFailed):
+        for entity, result in zip(entities, results, strict=True):
+            if isinstance(result, ModelEnvironment):
+                for raw in config["served_entities"]:
+                    if raw["name"] == entity.name:
+                        raw["_environment"] = result.message
+            elif isinstance(result, ScorerFailed | EnvironmentFailed):
                 failures.append(f"{entity.name}: {result}")
             elif isinstance(result, BaseException):
                 failures.append(f"{entity.name}: {result!r}")
@@ -410,6 +432,29 @@ class ServingEndpoints:
         if old is not None:
             await old.stop()
 
+    async def _start_entity(
+        self, endpoint_id: str, dep: Deployment, entity: ServedEntity
+    ) -> ModelEnvironment:
+        """Build the entity's environment; start its scorer unless it scales to zero."""
+        key = (endpoint_id, entity.name)
+        self._progress[key] = "Checking the model's requirements."
+        model_dir = self._model_dir(entity)
+
+        def building(missing: list[str]) -> None:
+            self._progress[key] = "Building the model's environment: " + ", ".join(missing) + "."
+
+        env = await self.environments.resolve(Path(model_dir), building)
+        if not entity.scale_to_zero_enabled:
+            self._progress[key] = "Loading the model."
+            dep.scorers[entity.name] = await start_scorer(
+                entity.name,
+                model_dir,
+                self.log_dir,
+                python=env.python,
+                online_store=self.online_store.path,
+            )
+        return env
+
     def _wire(self, row: ServingEndpoint) -> dict[str, Any]:
         dep = self.deployments.get(row.name)
         body: dict[str, Any] = {
@@ -425,7 +470,10 @@ class ServingEndpoints:
         if row.config is not None:
             body["config"] = _wire_config(row.config, row, dep, pending=False)
         if row.pending_config is not None:
-            body["pending_config"] = _wire_config(row.pending_config, row, None, pending=True)
+            progress = {e: m for (i, e), m in self._progress.items() if i == row.id}
+            body["pending_config"] = _wire_config(
+                row.pending_config, row, None, pending=True, progress=progress
+            )
         return body
 
 
@@ -435,15 +483,24 @@ def _capturing(config: dict[str, Any]) -> bool:
 
 
 def _wire_config(
-    config: dict[str, Any], row: ServingEndpoint, dep: Deployment | None, *, pending: bool
+    config: dict[str, Any],
+    row: ServingEndpoint,
+    dep: Deployment | None,
+    *,
+    pending: bool,
+    progress: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     entities = []
-    for e in config["served_entities"]:
+    for raw in config["served_entities"]:
+        e = {k: v for k, v in raw.items() if not k.startswith("_")}
         if not pending:
             state = {"deployment": "DEPLOYMENT_READY"}
             scorer = dep.scorers.get(e["name"]) if dep is not None else None
+            notes = [raw["_environment"]] if raw.get("_environment") else []
             if e["scale_to_zero_enabled"] and scorer is None:
-                state["deployment_state_message"] = "Scaled to zero; starts on the next request."
+                notes.insert(0, "Scaled to zero; starts on the next request.")
+            if notes:
+                state["deployment_state_message"] = " ".join(notes)
         elif row.config_update == EndpointState.UPDATE_FAILED:
             state = {
                 "deployment": "DEPLOYMENT_FAILED",
@@ -451,6 +508,9 @@ def _wire_config(
             }
         else:
             state = {"deployment": "DEPLOYMENT_CREATING"}
+            message = (progress or {}).get(e["name"])
+            if message:
+                state["deployment_state_message"] = message
         entities.append({**e, "creator": row.creator, "state": state})
     out: dict[str, Any] = {
         "served_entities": entities,

@@ -2,10 +2,10 @@
 
 The process scores with MLflow's own pyfunc scoring function (dataframe_split,
 dataframe_records, instances and inputs, as `mlflow models serve`), loading the model version's
-files straight from the DBFS root, in Kiln's own interpreter environment (the model's
-requirements must be satisfied by it). It is started from the event loop's thread with
-PR_SET_PDEATHSIG, so it dies with the server even if the server is killed; its PID is also
-recorded in the store.
+files straight from the DBFS root, with the interpreter of the model's environment (Kiln's own,
+or a venv built for the model's requirements: see environments). It is started from the event
+loop's thread with PR_SET_PDEATHSIG, so it dies with the server even if the server is killed;
+its PID is also recorded in the store.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiln.ml.serving.http1 import Http1Pool
+from kiln.ml.serving.online_store import ONLINE_STORE_ENV
 
 __all__ = ["SCORER_MODULE", "Scorer", "ScorerFailed", "free_port", "start_scorer"]
 
@@ -127,17 +128,24 @@ async def _wait_ready(scorer: Scorer, wait_s: float) -> None:
 
 
 async def start_scorer(
-    name: str, model_dir: str, log_dir: Path, wait_s: float = READY_TIMEOUT_S
+    name: str,
+    model_dir: str,
+    log_dir: Path,
+    wait_s: float = READY_TIMEOUT_S,
+    python: str = sys.executable,
+    online_store: Path | None = None,
 ) -> Scorer:
-    """Start a scorer for the model in `model_dir` and wait until it answers /ping."""
+    """Start a scorer for the model in `model_dir` with `python` and wait until it answers."""
     await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
     port = free_port()
     log_path = log_dir / f"{name}-{port}.log"
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
+    if online_store is not None:
+        env[ONLINE_STORE_ENV] = str(online_store)
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
+            python,
             "-m",
             SCORER_MODULE,
             "--port",

@@ -24,9 +24,14 @@ __all__ = ["main"]
 def _load(model_dir: str) -> tuple[Any, Any, Any]:
     import mlflow.pyfunc.scoring_server
 
+    from kiln.ml.serving.online_lookup import LookupModel, wrap_with_lookups
+
     scoring_server: Any = mlflow.pyfunc.scoring_server
-    model = scoring_server.load_model_with_mlflow_config(model_dir)
+    model = wrap_with_lookups(scoring_server.load_model_with_mlflow_config(model_dir), model_dir)
     os.environ["MLFLOW_IS_IN_SERVING_ENVIRONMENT"] = "true"
+    if isinstance(model, LookupModel):
+        # The request holds keys, not the model's inputs: the lookup checks those itself.
+        return scoring_server, model, None
     return scoring_server, model, model.metadata.get_input_schema()
 
 

@@ -32,6 +32,7 @@ AREAS: tuple[Area, ...] = (
     Area("kiln.server.routers.catalog", ("/api/2.1/unity-catalog",)),
     Area("kiln.server.routers.mlflow", ("/api/2.0/mlflow", "/ajax-api", "/mlflow")),
     Area("kiln.server.routers.serving", ("/api/2.0/serving-endpoints", "/serving-endpoints")),
+    Area("kiln.server.routers.feature_store", ("/api/2.0/feature-store",)),
     Area("kiln.server.routers.ui_revisions", ("/api/2.0/kiln/notebook-revisions",)),
     Area("kiln.server.routers.ui_stream", ("/api/2.0/kiln/commands",)),
     Area("kiln.server.routers.ui_tables", ("/api/2.0/kiln/tables",)),

@@ -4,6 +4,7 @@ from kiln.store.models.base import Base, UTCDateTime, now_utc, to_epoch_ms
 from kiln.store.models.catalog import CatalogRow, SchemaRow, TableRow, VolumeRow
 from kiln.store.models.compute import Cluster, ClusterEvent, ClusterPermission, ClusterRuntime
 from kiln.store.models.dbfs import DbfsHandle, FileUpload
+from kiln.store.models.features import FeatureLineage, FeatureTableRecord
 from kiln.store.models.identity import Group, GroupMember, Token, User
 from kiln.store.models.jobs import Job, JobRun, JobTaskOutput, JobTaskRun
 from kiln.store.models.libraries import ClusterLibrary
@@ -23,6 +24,8 @@ __all__ = [
     "ClusterPermission",
     "ClusterRuntime",
     "DbfsHandle",
+    "FeatureLineage",
+    "FeatureTableRecord",
     "FileUpload",
     "Group",
     "GroupMember",
