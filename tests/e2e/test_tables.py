@@ -390,3 +390,67 @@ def test_temporary_and_global_views(w: WorkspaceClient, cid: str, ctx: str) -> N
     )
     assert sql(w, cid, ctx, "SELECT count(*) FROM small_people") == [[2]]
     w.command_execution.destroy(cluster_id=cid, context_id=other)
+
+
+# --- Spark's Parquet reader: column pruning; a real conflict in a context -------------------
+
+# Bytes read by the Spark jobs of an action, from the driver's status store (classic context).
+INPUT_BYTES = """
+def _input_bytes(action):
+    jsc = spark.sparkContext._jsc.sc()
+    def total():
+        jsc.listenerBus().waitUntilEmpty(60000)
+        gateway = spark.sparkContext._gateway
+        none = gateway.new_array(gateway.jvm.double, 0)
+        tasks = gateway.jvm.java.util.ArrayList()
+        stages = jsc.statusStore().stageList(None, False, False, none, tasks)
+        return sum(stages.apply(i).inputBytes() for i in range(stages.size()))
+    before = total()
+    action()
+    return total() - before
+"""
+
+
+def test_column_pruning_and_a_conflicting_writer(w: WorkspaceClient, cid: str, ctx: str) -> None:
+    ok(
+        w,
+        cid,
+        ctx,
+        "spark.range(20000).selectExpr('id', 'sha2(cast(id AS string), 512) AS pad')"
+        f".write.saveAsTable('main.default.wide')\n{INPUT_BYTES}",
+    )
+    full = value(w, cid, ctx, "_input_bytes(lambda: spark.table('wide').collect())")
+    narrow = value(w, cid, ctx, "_input_bytes(lambda: spark.table('wide').select('id').collect())")
+    by_sql = value(w, cid, ctx, "_input_bytes(lambda: spark.sql('SELECT id FROM wide').collect())")
+    # Only column id's bytes are read (and Hadoop's read buffers): pad is ~16 times larger.
+    assert 0 < narrow * 4 < full and 0 < by_sql * 4 < full, (narrow, by_sql, full)
+    plan = value(w, cid, ctx, "spark.table('wide').select('id')._jdf.queryExecution().toString()")
+    assert "FileScan parquet" in plan and "ReadSchema: struct<id:bigint>" in plan
+    # A DELETE whose rows another writer updates before it commits: it fails with
+    # Databricks' wording, the other writer's commit stays, nothing is lost.
+    ok(
+        w,
+        cid,
+        ctx,
+        "from delta.tables import DeltaTable\n"
+        "from deltalake import DeltaTable as _Rs\n"
+        "spark.range(5).write.saveAsTable('main.default.clash')\n"
+        "_dt = DeltaTable.forName(spark, 'clash')\n"
+        "_read = _dt._rs\n"
+        "def _raced():\n"
+        "    snapshot = _read()\n"
+        "    _Rs(_dt._url).update(updates={'id': 'id + 10'}, predicate='id = 2')\n"
+        "    return snapshot\n"
+        "_dt._rs = _raced",
+    )
+    failed = error(w, cid, ctx, "_dt.delete('id = 2')")
+    assert "[DELTA_CONCURRENT_" in failed and "try the operation again" in failed, failed
+    assert value(w, cid, ctx, "sorted(r.id for r in spark.table('clash').collect())") == [
+        0,
+        1,
+        3,
+        4,
+        12,
+    ]
+    ok(w, cid, ctx, "from delta.exceptions import ConcurrentAppendException")
+    assert value(w, cid, ctx, "ConcurrentAppendException.condition") == "DELTA_CONCURRENT_APPEND"

@@ -1,7 +1,8 @@
 """Acceptance of the tables issue: a managed table on a 2-worker cluster (created, appended,
 MERGEd, time-travelled, its history read) seen at once from a second cluster, listed by the
 API and read from outside with deltalake at the same versions; then 16 concurrent appends, 8
-from each cluster: 16 commits and the exact row count."""
+from each cluster: 16 commits and the exact row count. The second cluster is a standard
+(shared) one, whose contexts are Spark Connect clients: tables work there too."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from compute_support import (
     unique,
 )
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.compute import CommandStatus, Language, ResultType
+from databricks.sdk.service.compute import CommandStatus, DataSecurityMode, Language, ResultType
 
 from support import Server
 
@@ -40,7 +41,8 @@ def compute_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 @pytest.fixture(scope="module")
 def clusters(w: WorkspaceClient) -> tuple[str, str]:
-    """A 2-worker standalone cluster and a single-node one, started together."""
+    """A 2-worker standalone cluster and a single-node standard (Spark Connect) one, started
+    together."""
     multi = w.clusters.create(
         cluster_name=unique("acc-multi"),
         spark_version=RUNTIME,
@@ -55,6 +57,7 @@ def clusters(w: WorkspaceClient) -> tuple[str, str]:
         num_workers=0,
         spark_conf={**SINGLE_NODE_CONF, "spark.sql.shuffle.partitions": "2"},
         custom_tags=SINGLE_NODE_TAGS,
+        data_security_mode=DataSecurityMode.USER_ISOLATION,
     )
     first = multi.result(timeout=WAIT).cluster_id
     second = single.result(timeout=WAIT).cluster_id
@@ -208,3 +211,19 @@ def test_acceptance_on_two_clusters(w: WorkspaceClient, clusters: tuple[str, str
     assert len(frame) == 16_000 and frame["id"].is_unique
     assert frame["src"].value_counts().to_dict() == {"multi": 8000, "single": 8000}
     assert value(w, multi, a, "spark.table('main.default.race').count()") == 16_000
+
+    # A Spark Connect context: create, append, read, time travel, pruned reads.
+    assert value(
+        w,
+        single,
+        b,
+        (
+            "spark.range(3).selectExpr('id', 'id * 2 AS v').write.saveAsTable('connected')\n"
+            "spark.range(3, 5).selectExpr('id', 'id * 2 AS v').write.mode('append')"
+            ".saveAsTable('main.default.connected')\n"
+            "[type(spark).__module__, spark.table('connected').count(), "
+            "spark.read.option('versionAsOf', 0).table('connected').count(), "
+            "spark.sql('SELECT sum(v) AS s FROM connected VERSION AS OF 1').first().s, "
+            "sorted(spark.table('connected').select('id').columns)]"
+        ),
+    ) == ["pyspark.sql.connect.session", 5, 3, 20, ["id"]]

@@ -136,7 +136,10 @@ def group_files(files: Sequence[DataFile], target: int = GROUP_BYTES) -> list[Fi
 def _filesystem(uri: str) -> tuple[Any, str]:
     from pyarrow import fs
 
-    filesystem, path = fs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    # Local paths are taken as they are: from_uri would decode a `%` in a file name again.
+    if "://" not in uri or uri.startswith("file://"):
+        return fs.LocalFileSystem(), uri.removeprefix("file://")
+    filesystem, path = fs.FileSystem.from_uri(uri)
     return filesystem, path
 
 

@@ -19,6 +19,9 @@ from kiln.driver.delta.client import CatalogClient, already_exists, analysis_err
 __all__ = ["DeltaSession", "ResolvedTable", "install", "parse_name"]
 
 DELTA = "delta"
+# `spark.read.format("delta").option(PYTHON_SOURCE_OPTION, "true")`: read with the `delta`
+# Python source rather than Spark's Parquet reader (to compare them, or as a fallback).
+PYTHON_SOURCE_OPTION = "kiln.pythonsource"
 _PART = re.compile(r"`((?:[^`]|``)+)`|([^.`\s]+)")
 
 
@@ -152,14 +155,49 @@ class DeltaSession:
         self, table: ResolvedTable, version: int | None = None, timestamp: str | None = None
     ) -> Any:
         """A DataFrame over the table, optionally as of a version or timestamp."""
-        self.check_version(table.url, version, timestamp)
+        return self.read_path(table.url, version, timestamp)
+
+    def read_path(
+        self,
+        url: str,
+        version: int | None = None,
+        timestamp: str | None = None,
+        *,
+        python_source: bool = False,
+    ) -> Any:
+        """A DataFrame over the Delta table at `url`: Spark's Parquet reader on the files
+        delta-rs plans (the `delta` Python source when asked for, or past its limits)."""
+        self.check_version(url, version, timestamp)
         self.activate()
-        reader = self.spark.read.format(DELTA)
+        if not python_source:
+            frame = self.native_read(url, version, timestamp)
+            if frame is not None:
+                return frame
+        reader = self.spark.read.format(DELTA).option(PYTHON_SOURCE_OPTION, "true")
         if version is not None:
             reader = reader.option("versionAsOf", str(version))
         if timestamp is not None:
             reader = reader.option("timestampAsOf", timestamp)
-        return reader.load(table.url)
+        return reader.load(url)
+
+    def native_read(self, url: str, version: Any = None, timestamp: str | None = None) -> Any:
+        """The snapshot read by Spark's Parquet reader, or None where the `delta` source reads
+        it (see kiln.driver.delta.scan)."""
+        from deltalake import DeltaTable
+
+        from kiln.driver.delta.scan import native_scan
+
+        if not DeltaTable.is_deltatable(url):
+            raise analysis_error(
+                "DELTA_MISSING_DELTA_TABLE", f"`{url}` is not a Delta table.", "42P01"
+            )
+        if version is not None and not str(version).isdigit():
+            raise analysis_error(
+                "INVALID_TIME_TRAVEL_SPEC", f"Invalid version {version!r}.", "42K0E"
+            )
+        return native_scan(
+            self.spark, url, int(version) if version is not None else None, timestamp
+        )
 
     def table(self, name: str) -> Any:
         """`spark.table(name)` with catalog names."""
@@ -338,6 +376,15 @@ def _patch_reader(cls: Any, get_session: Any) -> None:
     if cls.__dict__.get("_kiln_patched"):
         return
     load, table, option, options = cls.load, cls.table, cls.option, cls.options
+    format_, schema = cls.format, cls.schema
+
+    def kiln_format(self: Any, source: str) -> Any:
+        _state(self)["format"] = str(source).lower()
+        return format_(self, source)
+
+    def kiln_schema(self: Any, schema_: Any) -> Any:
+        _state(self)["schema"] = True
+        return schema(self, schema_)
 
     def kiln_option(self: Any, key: str, value: Any) -> Any:
         _state(self)["options"][str(key).lower()] = str(value)
@@ -353,10 +400,20 @@ def _patch_reader(cls: Any, get_session: Any) -> None:
             session.activate()
         if session is not None and isinstance(path, str):
             path = session.path(path)
-            recorded = {**_state(self)["options"], **{k.lower(): v for k, v in opts.items()}}
+            state = _state(self)
+            recorded = {**state["options"], **{k.lower(): str(v) for k, v in opts.items()}}
             version = recorded.get("versionasof")
             if version is not None and str(version).isdigit():
                 session.check_version(path, int(version), None)
+            fmt = str(args[0] if args else opts.get("format") or state["format"] or "").lower()
+            # A user-given schema is the Python source's to apply (it prunes to it).
+            given_schema = state.get("schema") or opts.get("schema") is not None
+            given_schema = given_schema or (len(args) > 1 and args[1] is not None)
+            python_source = recorded.get(PYTHON_SOURCE_OPTION) == "true"
+            if fmt == DELTA and not given_schema and not python_source:
+                frame = session.native_read(path, version, recorded.get("timestampasof"))
+                if frame is not None:
+                    return frame
         return load(self, path, *args, **opts)
 
     def kiln_table(self: Any, tableName: str) -> Any:
@@ -372,6 +429,7 @@ def _patch_reader(cls: Any, get_session: Any) -> None:
         )
 
     cls.load, cls.table, cls.option, cls.options = kiln_load, kiln_table, kiln_option, kiln_options
+    cls.format, cls.schema = kiln_format, kiln_schema
     cls._kiln_patched = True
 
 
@@ -501,6 +559,9 @@ def install(spark: Any, host: Any) -> DeltaSession:
 
     spark.dataSource.register(DeltaDataSource)
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
+    # A snapshot's files are listed by path on the driver: Spark's default lists more than 32
+    # paths with a Spark job of its own, which costs more than the listing.
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     session = DeltaSession(spark, CatalogClient(host), getattr(host, "dbfs_root", None))
     _patch_classes(lambda: session)
     spark.sql = session.sql
@@ -508,13 +569,16 @@ def install(spark: Any, host: Any) -> DeltaSession:
     spark.__dict__["_kiln_delta"] = session
     import sys
 
-    from kiln.driver.delta import tables
+    from kiln.driver.delta import conflicts, tables
 
     tables.bind(session)
-    # `from delta.tables import DeltaTable`, as on Databricks.
+    # `from delta.tables import DeltaTable` and `from delta.exceptions import ...`, as on
+    # Databricks.
     package = sys.modules.setdefault("delta", _module("delta"))
     package.tables = tables  # type: ignore[attr-defined]
+    package.exceptions = conflicts  # type: ignore[attr-defined]
     sys.modules["delta.tables"] = tables
+    sys.modules["delta.exceptions"] = conflicts
     return session
 
 

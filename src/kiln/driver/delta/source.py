@@ -24,6 +24,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from kiln.driver.delta.conflicts import check_overwrite, classify
 from kiln.driver.delta.files import (
     GROUP_BYTES,
     DataFile,
@@ -38,7 +39,6 @@ from kiln.driver.delta.files import (
 from kiln.driver.delta.pruning import may_match
 
 __all__ = [
-    "ConcurrentModification",
     "DeltaDataSource",
     "DeltaReader",
     "DeltaWriter",
@@ -199,8 +199,11 @@ class DeltaWriter(DataSourceArrowWriter):
         self.merge_schema = _flag(options, "mergeschema")
         self.overwrite_schema = _flag(options, "overwriteschema")
         self.exists = bool(DeltaTable.is_deltatable(self.uri))
+        # The version an overwrite replaces: rows committed after it make the commit conflict.
+        self.read_version: int | None = None
         if self.exists:
             table = open_table(self.uri)
+            self.read_version = int(table.version())
             self.partition_columns = list(table.metadata().partition_columns)
             self._check_schema(spark_schema(table))
         else:
@@ -228,6 +231,7 @@ class DeltaWriter(DataSourceArrowWriter):
             partition_columns=self.partition_columns,
             merge_schema=self.merge_schema or (self.overwrite and self.overwrite_schema),
             name=self.table_name,
+            read_version=self.read_version,
         )
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
@@ -244,8 +248,10 @@ def commit_files(
     partition_columns: Sequence[str],
     merge_schema: bool = False,
     name: str | None = None,
+    read_version: int | None = None,
 ) -> None:
-    """One commit adding the files (replacing every current file when overwriting)."""
+    """One commit adding the files (replacing every current file when overwriting; an
+    overwrite of the table as read at `read_version` fails if rows were committed since)."""
     from deltalake import DeltaTable, Schema
     from deltalake.exceptions import CommitFailedError
     from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
@@ -279,6 +285,8 @@ def commit_files(
     for attempt in range(APPEND_RETRIES):
         table = DeltaTable(uri)
         target = delta_schema if overwrite and merge_schema else table.schema()
+        if overwrite:
+            check_overwrite(uri, table, read_version)
         try:
             table.create_write_transaction(
                 actions, mode, target, partition_by=list(partition_columns) or None
@@ -287,14 +295,8 @@ def commit_files(
         except CommitFailedError as exc:
             # Appends commute: retry on a newer version. Anything else is a real conflict.
             if overwrite or attempt == APPEND_RETRIES - 1:
-                raise ConcurrentModification(
-                    f"Concurrent modification of the Delta table at {uri}: {exc}"
-                ) from exc
+                raise classify(uri, str(exc)) from exc
             time.sleep(0.05 * (attempt + 1))
-
-
-class ConcurrentModification(RuntimeError):
-    """Another writer changed the table in a way this write conflicts with."""
 
 
 def _add_new_columns(table: Any, arrow: Any) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kiln.driver.delta.conflicts import translated
+
 __all__ = ["DeltaMergeBuilder", "DeltaOptimizeBuilder", "DeltaTable", "bind"]
 
 _SESSION: list[Any] = []
@@ -77,6 +79,8 @@ class DeltaTable:
         return bool(RsTable.is_deltatable(_session().path(identifier)))
 
     def _rs(self) -> Any:
+        # The snapshot an operation reads; delta-rs checks its commit against every commit
+        # made since (a conflict raises one of kiln.driver.delta.conflicts' exceptions).
         from kiln.driver.delta.files import open_table
 
         return open_table(self._url)
@@ -107,15 +111,17 @@ class DeltaTable:
 
     def delete(self, condition: Any = None) -> None:
         """Delete the rows matching the condition (all rows without one)."""
-        self._rs().delete(None if condition is None else _text(condition))
+        with translated(self._url):
+            self._rs().delete(None if condition is None else _text(condition))
 
     def update(self, condition: Any = None, set: dict[str, Any] | None = None) -> None:
         """Set columns to SQL expressions on the rows matching the condition."""
         if not set:
             raise ValueError("update() needs set={column: expression}.")
-        self._rs().update(
-            updates=_values(set), predicate=None if condition is None else _text(condition)
-        )
+        with translated(self._url):
+            self._rs().update(
+                updates=_values(set), predicate=None if condition is None else _text(condition)
+            )
 
     def updateExpr(self, condition: Any = None, set: dict[str, Any] | None = None) -> None:
         """`update` with expression strings."""
@@ -140,14 +146,17 @@ class DeltaTable:
     def restoreToVersion(self, version: int) -> Any:
         """Restore the table to an earlier version (a new commit)."""
         _session().check_version(self._url, int(version), None)
-        metrics = self._rs().restore(int(version))
+        with translated(self._url):
+            metrics = self._rs().restore(int(version))
         return _metrics_frame(metrics)
 
     def restoreToTimestamp(self, timestamp: str) -> Any:
         """Restore the table as of a timestamp (a new commit)."""
         from datetime import datetime
 
-        return _metrics_frame(self._rs().restore(datetime.fromisoformat(str(timestamp))))
+        with translated(self._url):
+            metrics = self._rs().restore(datetime.fromisoformat(str(timestamp)))
+        return _metrics_frame(metrics)
 
 
 def _metrics_frame(metrics: Any) -> Any:
@@ -176,11 +185,15 @@ class DeltaOptimizeBuilder:
     def executeCompaction(self) -> Any:
         """Compact small files into larger ones (one commit)."""
         filters = _partition_filters(self._where) if self._where else None
-        return _metrics_frame(self._table._rs().optimize.compact(partition_filters=filters))
+        with translated(self._table._url):
+            metrics = self._table._rs().optimize.compact(partition_filters=filters)
+        return _metrics_frame(metrics)
 
     def executeZOrderBy(self, *cols: str) -> Any:
         """Z-order the files by columns."""
-        return _metrics_frame(self._table._rs().optimize.z_order(list(cols)))
+        with translated(self._table._url):
+            metrics = self._table._rs().optimize.z_order(list(cols))
+        return _metrics_frame(metrics)
 
 
 def _partition_filters(text: str) -> list[tuple[str, str, Any]]:
@@ -271,7 +284,9 @@ class DeltaMergeBuilder:
                 merger = merger.when_not_matched_by_source_delete(predicate=predicate)
             else:
                 merger = merger.when_not_matched_by_source_update(values, predicate=predicate)
-        return _metrics_frame(merger.execute())
+        with translated(self._table._url):
+            metrics = merger.execute()
+        return _metrics_frame(metrics)
 
 
 def _to_arrow(df: Any) -> Any:
