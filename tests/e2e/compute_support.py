@@ -52,6 +52,7 @@ __all__ = [
     "proxy_get",
     "running_compute_server",
     "runtime_handle",
+    "single_node_cluster",
     "skip_without",
     "smoke_job",
     "tagged",
@@ -152,6 +153,19 @@ def running_compute_server(data_dir: Path, env: dict[str, str]) -> Iterator[Serv
         kill_tagged(homes)
     assert code == 0
     assert leftovers == [], "a clean stop of the server left Spark processes running"
+
+
+def single_node_cluster(w: WorkspaceClient, prefix: str) -> ClusterDetails:
+    """A started single-node cluster (two shuffle partitions: the machine has two cores)."""
+    return w.clusters.create_and_wait(
+        cluster_name=unique(prefix),
+        spark_version=RUNTIME,
+        node_type_id=SMALL,
+        num_workers=0,
+        spark_conf={**SINGLE_NODE_CONF, "spark.sql.shuffle.partitions": "2"},
+        custom_tags=SINGLE_NODE_TAGS,
+        timeout=WAIT,
+    )
 
 
 # --- waiting --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from compute_support import (
     compute_env,
     make_user,
     running_compute_server,
+    single_node_cluster,
     tagged,
     unique,
     wait_for,
@@ -59,15 +60,7 @@ def compute_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 @pytest.fixture(scope="module")
 def cluster(w: WorkspaceClient) -> ClusterDetails:
     """A single-node cluster without data_security_mode: no-isolation shared (classic API)."""
-    return w.clusters.create_and_wait(
-        cluster_name=unique("exec"),
-        spark_version=RUNTIME,
-        node_type_id=SMALL,
-        num_workers=0,
-        spark_conf={**SINGLE_NODE_CONF, "spark.sql.shuffle.partitions": "2"},
-        custom_tags=SINGLE_NODE_TAGS,
-        timeout=WAIT,
-    )
+    return single_node_cluster(w, "exec")
 
 
 @pytest.fixture(scope="module")

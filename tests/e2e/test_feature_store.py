@@ -16,13 +16,9 @@ from typing import Any
 
 import pytest
 from compute_support import (
-    RUNTIME,
-    SINGLE_NODE_CONF,
-    SINGLE_NODE_TAGS,
-    SMALL,
-    WAIT,
     compute_env,
     running_compute_server,
+    single_node_cluster,
     unique,
 )
 from databricks.sdk import WorkspaceClient
@@ -51,15 +47,7 @@ def server(compute_server: Server) -> Server:
 @pytest.fixture(scope="module")
 def cluster_ctx(w: WorkspaceClient) -> tuple[str, str]:
     """A single-node cluster and a Python context on it: (cluster id, context id)."""
-    cluster = w.clusters.create_and_wait(
-        cluster_name=unique("features"),
-        spark_version=RUNTIME,
-        node_type_id=SMALL,
-        num_workers=0,
-        spark_conf={**SINGLE_NODE_CONF, "spark.sql.shuffle.partitions": "2"},
-        custom_tags=SINGLE_NODE_TAGS,
-        timeout=WAIT,
-    )
+    cluster = single_node_cluster(w, "features")
     assert cluster.cluster_id is not None
     created = w.command_execution.create_and_wait(
         cluster_id=cluster.cluster_id, language=Language.PYTHON, timeout=CMD_WAIT

@@ -13,14 +13,9 @@ from typing import Any
 import deltalake
 import pytest
 from compute_support import (
-    RUNTIME,
-    SINGLE_NODE_CONF,
-    SINGLE_NODE_TAGS,
-    SMALL,
-    WAIT,
     compute_env,
     running_compute_server,
-    unique,
+    single_node_cluster,
 )
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.compute import (
@@ -45,15 +40,7 @@ def compute_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 @pytest.fixture(scope="module")
 def cid(w: WorkspaceClient) -> str:
-    cluster: ClusterDetails = w.clusters.create_and_wait(
-        cluster_name=unique("tables"),
-        spark_version=RUNTIME,
-        node_type_id=SMALL,
-        num_workers=0,
-        spark_conf={**SINGLE_NODE_CONF, "spark.sql.shuffle.partitions": "2"},
-        custom_tags=SINGLE_NODE_TAGS,
-        timeout=WAIT,
-    )
+    cluster: ClusterDetails = single_node_cluster(w, "tables")
     assert cluster.cluster_id is not None
     return cluster.cluster_id
 
