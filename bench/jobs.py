@@ -7,7 +7,8 @@
   here, the output says so and why. Overhead per item = (time for 40 - time for 1) / 39, so
   fixed costs (a process start, a flow's setup) are not counted against either side. A second
   row gives the engine's own share: the same for_each with tasks that do nothing, in-process
-  (a notebook iteration also starts an execution context, a Python process on the cluster).
+  (a notebook iteration also runs its notebook as a command in a reused execution context on
+  the cluster).
 - 64 iterations that each sleep 1 s, at concurrency 16: the for_each task's wall time beside
   the ideal 4 s; target <= 1.5x.
 - run-now -> first task RUNNING on a warm cluster, beside a warm `spark.range(1).count()`

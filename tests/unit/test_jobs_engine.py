@@ -896,3 +896,43 @@ async def test_lists_page(world: World) -> None:
         ).runs == []
         with pytest.raises(InvalidParameterValue, match="cannot both"):
             await run_ops.list_runs(session, world.jobs, active_only=True, completed_only=True)
+
+
+async def test_a_cancel_reaches_a_for_each_going_through_its_iterations(world: World) -> None:
+    # Between iterations the driver goes on from its own records; a cancel (written by someone
+    # else) makes it read the run again.
+    paths = ["/ok", "/ok", "/gate/each-cancel", "/ok", "/ok"]
+    job_id = await create(
+        world,
+        {
+            "tasks": [
+                {
+                    "task_key": "each",
+                    "for_each_task": {
+                        "inputs": json.dumps(paths),
+                        "concurrency": 1,
+                        "task": nb("item", "/param", params={"path": "{{input}}"}),
+                    },
+                }
+            ]
+        },
+    )
+    run_id = await start(world, job_id)
+
+    async def gated() -> bool:
+        each = tasks(await view(world, run_id))["each"]
+        iterations = (await view(world, each["run_id"])).get("iterations", [])
+        return any(
+            i["state"]["life_cycle_state"] == "RUNNING" and i["input"] == json.dumps(paths[2])
+            for i in iterations
+        )
+
+    await wait_until(gated, "the third iteration to run")
+    await run_ops.cancel_run(world.jobs, world.admin, run_id)
+    run = await finish(world, run_id)
+    assert run["state"]["result_state"] == "CANCELED"
+    each_run = await view(world, tasks(run)["each"]["run_id"])
+    ended = [i["state"].get("result_state") for i in each_run["iterations"]]
+    assert ended[:3] == ["SUCCESS", "SUCCESS", "CANCELED"], ended
+    assert "SUCCESS" not in ended[3:]
+    assert len([k for k, _ in world.runner.executions if k == "item"]) == 3

@@ -314,3 +314,32 @@ async def test_the_record_is_readable_while_running() -> None:
     assert runner.notebook() is None
     await runner.run()
     assert runner.notebook()["cells"][0]["execution_count"] == 1
+
+
+async def test_the_binding_travels_with_the_first_command() -> None:
+    from kiln.driver.repl.cells import PRELUDE_TAG, compile_cell, split_prelude
+
+    context = FakeContext({"/Users/a/one": nb('dbutils.notebook.exit(dbutils.widgets.get("x"))')})
+    outcome = await run(context, "/Users/a/one", parameters={"x": "bound"})
+    # One round trip: the binding, then the cell, in one command; the exit value comes back.
+    assert outcome.state == RunResultState.SUCCESS and outcome.exit_value == "bound"
+    assert len(context.codes) == 1
+    prelude, cell = split_prelude(context.codes[0])
+    assert prelude is not None and prelude.endswith(PRELUDE_TAG) and "bind_run" in prelude
+    assert cell == 'dbutils.notebook.exit(dbutils.widgets.get("x"))'
+    # The REPL keeps the cell's own lines: an indented cell or `from __future__` still compiles.
+    assert split_prelude("print(1)  # not the tag\nx = 1") == (
+        None,
+        "print(1)  # not the tag\nx = 1",
+    )
+    assert split_prelude(f"bind(){PRELUDE_TAG}") == (None, f"bind(){PRELUDE_TAG}")
+    _, indented = split_prelude(f"bind(){PRELUDE_TAG}\n    x = 1\n    x")
+    assert compile_cell(indented, "<command-1>").last is not None
+    _, future = split_prelude(f"bind(){PRELUDE_TAG}\nfrom __future__ import annotations\ny = 2")
+    assert compile_cell(future, "<command-2>").body is not None
+
+
+async def test_a_markdown_only_notebook_sends_no_command() -> None:
+    context = FakeContext({"/Users/a/md": nb("%md\n# Only words")})
+    outcome = await run(context, "/Users/a/md")
+    assert outcome.state == RunResultState.SUCCESS and context.codes == []

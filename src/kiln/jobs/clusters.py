@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,9 @@ from kiln.store.models import Cluster, JobRun, JobTaskRun
 __all__ = ["JobClusters", "ensure_libraries"]
 
 POLL_SECONDS = 1.0
+# A cluster a task found RUNNING this recently is taken as running by the next task (the
+# iterations of a for_each start back to back); one that stopped meanwhile fails the command.
+SEEN_RUNNING_SECONDS = 1.0
 _GONE = {State.TERMINATED.value, State.TERMINATING.value, State.ERROR.value}
 
 
@@ -43,6 +47,7 @@ class JobClusters:
     def __init__(self, compute: Compute) -> None:
         self.compute = compute
         self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._seen_running: dict[str, float] = {}
 
     async def check(
         self,
@@ -66,19 +71,27 @@ class JobClusters:
     async def acquire(self, request: ClusterRequest, report: Reporter) -> str:
         """The task's cluster once it is RUNNING."""
         task = request.task
+        running = False
         if task.get("existing_cluster_id"):
-            cluster_id = await self._existing(request.principal, task["existing_cluster_id"])
+            cluster_id = str(task["existing_cluster_id"])
+            running = await self._existing(request.principal, cluster_id)
         elif task.get("new_cluster"):
             cluster_id = await self._task_cluster(request)
         else:
             cluster_id = await self._job_cluster(request, task["job_cluster_key"])
-        await self._wait_running(cluster_id, report)
+        if not running:
+            await self._wait_running(cluster_id, report)
         if task.get("libraries"):
             await report(f"Installing libraries on cluster {cluster_id}")
             await ensure_libraries(self.compute, request.principal, cluster_id, task["libraries"])
         return cluster_id
 
-    async def _existing(self, principal: Principal, cluster_id: str) -> str:
+    async def _existing(self, principal: Principal, cluster_id: str) -> bool:
+        """Start the cluster if it is TERMINATED; whether it was RUNNING already (then there
+        is nothing to wait for: a warm cluster costs one read)."""
+        seen = self._seen_running.get(cluster_id)
+        if seen is not None and time.monotonic() - seen < SEEN_RUNNING_SECONDS:
+            return True
         # Tasks of one run often share a cluster: one of them starts it, the others wait.
         lock = self._locks.setdefault((0, cluster_id), asyncio.Lock())
         async with lock:
@@ -88,6 +101,9 @@ class JobClusters:
                         row = await session.get(Cluster, cluster_id, populate_existing=True)
                         if row is None or row.deleted_at is not None:
                             raise InvalidParameterValue(f"Cluster {cluster_id} does not exist.")
+                        if row.state in (State.RUNNING.value, State.RESIZING.value):
+                            self._seen_running[cluster_id] = time.monotonic()
+                            return True
                         if row.state == State.TERMINATED:
                             await cluster_service.start_cluster(
                                 session, self.compute, principal, cluster_id
@@ -97,7 +113,7 @@ class JobClusters:
                     # Someone else changed the cluster at the same moment: look again.
                     if attempt == 2:
                         raise
-        return cluster_id
+        return False
 
     def _body(self, request: ClusterRequest, spec: dict[str, Any], label: str) -> dict[str, Any]:
         body = dict(spec)

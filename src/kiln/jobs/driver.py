@@ -4,7 +4,10 @@ Each pass loads the run and the current attempt of every task from the store, re
 outcomes executors reported, asks the planner what to do, applies it and commits; then it
 starts the executors it launched and waits until an executor ends, someone wakes it (a cancel,
 a repair) or a timer (a retry, the run's timeout) is due. The store is the truth: a driver
-keeps nothing a restart would need.
+keeps nothing a restart would need. While only its own executors reported (a for_each going
+through its iterations), a pass goes on from the records it committed last instead of reading
+every attempt again; anyone else who writes the run wakes it with `look_again`, and the next
+pass reads everything.
 
 Only the driver writes a task run's state, except that an executor marks its own attempt
 RUNNING (with the checkpoint that finds its work again) and reports progress messages.
@@ -19,8 +22,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kiln.jobs.executor import Attempt, Executor
 from kiln.jobs.launch import parameter_map
@@ -66,6 +70,15 @@ class RunDriver:
         self._executing: dict[int, asyncio.Task[None]] = {}
         self._cancelled: dict[int, ResultState] = {}
         self.executor = Executor(engine, run_id)
+        # The records the last pass committed, and whether someone else wrote since.
+        self._run: JobRun | None = None
+        self._rows: list[JobTaskRun] = []
+        self._stale = True
+
+    def look_again(self) -> None:
+        """Someone else changed the run (a cancel, a repair): read it all on the next pass."""
+        self._stale = True
+        self.wake.set()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -81,6 +94,7 @@ class RunDriver:
                 except Exception:
                     log.exception("job run %s: pass failed", self.run_id)
                     finished, delay = False, 2.0
+                    self._stale = True
                 if finished:
                     return
                 with contextlib.suppress(TimeoutError):
@@ -97,21 +111,12 @@ class RunDriver:
         notices: list[dict[str, Any]] = []
         finished = False
         async with self.engine.db.session() as session:
-            run = await session.get(JobRun, self.run_id, populate_existing=True)
+            run, rows = await self._load(session)
             if run is None:
                 return True, None
             life = LifeCycleState(run.life_cycle_state)
             if life in TERMINAL_STATES or life == _L.QUEUED:
                 return True, None
-            rows = list(
-                (
-                    await session.scalars(
-                        select(JobTaskRun)
-                        .where(JobTaskRun.job_run_id == self.run_id, JobTaskRun.current.is_(True))
-                        .execution_options(populate_existing=True)
-                    )
-                ).all()
-            )
             now = now_utc()
             for row in rows:
                 # An attempt this process claimed but no executor of this driver holds (the
@@ -155,7 +160,10 @@ class RunDriver:
                     await self._apply(session, run, rows, action, now, launches, notices)
                 if finished:
                     break
+            created = list(session.new)
             await session.commit()
+            self._run, self._rows = run, rows
+            _loaded_as_inserted(created)
             delay = self._next_timer(run, rows, now)
             job_id = run.job_id
         for task_run_id in recorded:
@@ -171,6 +179,32 @@ class RunDriver:
             self.engine.run_ended(self.run_id)
             await self.engine.admit_queued(job_id)
         return finished, delay
+
+    async def _load(self, session: AsyncSession) -> tuple[JobRun | None, list[JobTaskRun]]:
+        """The run and the current attempt of every task: read from the store, or (while only
+        this driver's executors reported since) the records the last pass committed, which
+        then join this pass's session as they are. (A run's job clusters, recorded by the
+        executors that create them, are read again when the run ends.)"""
+        if not self._stale and self._run is not None:
+            session.add(self._run)
+            session.add_all(self._rows)
+            return self._run, self._rows
+        # Cleared before reading: a wake while this pass runs makes the next one read again.
+        self._stale = False
+        self._run = None
+        run = await session.get(JobRun, self.run_id, populate_existing=True)
+        if run is None:
+            return None, []
+        rows = list(
+            (
+                await session.scalars(
+                    select(JobTaskRun)
+                    .where(JobTaskRun.job_run_id == self.run_id, JobTaskRun.current.is_(True))
+                    .execution_options(populate_existing=True)
+                )
+            ).all()
+        )
+        return run, rows
 
     def _cancel_message(self, run: JobRun, now: datetime) -> str | None:
         timeout = int(run.spec.get("timeout_seconds") or 0)
@@ -410,6 +444,7 @@ class RunDriver:
             job_clusters={
                 c["job_cluster_key"]: c["new_cluster"] for c in run.spec.get("job_clusters", [])
             },
+            parent_task_run_id=row.parent_task_run_id,
         )
 
     def _output(
@@ -516,6 +551,8 @@ class RunDriver:
                 "state": {"life_cycle_state": run.life_cycle_state, "result_state": result.value},
             }
             run.repair_history = history
+        # Executors record the job clusters they create on the run: read them as they are now.
+        await session.refresh(run, ["job_clusters"])
         clusters = [c for c in (run.job_clusters or {}).values() if c]
         if clusters:
             await self.engine.clusters.end_run(session, clusters)
@@ -546,6 +583,14 @@ class RunDriver:
         self._outcomes[launch.task_run_id] = outcome
         self._executing.pop(launch.task_run_id, None)
         self.wake.set()
+
+
+def _loaded_as_inserted(created: list[Any]) -> None:
+    """Give records just inserted the NULLs the store holds for what they did not set, so a
+    later pass reads them without going back to the store."""
+    for record in created:
+        for key in inspect(record).unloaded:
+            set_committed_value(record, key, None)
 
 
 def _new_id() -> int:

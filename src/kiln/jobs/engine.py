@@ -257,7 +257,7 @@ class JobsEngine:
         none works on it."""
         driver = self._driver_objects.get(run_id)
         if driver is not None:
-            driver.wake.set()
+            driver.look_again()
         else:
             self.drive(run_id)
 

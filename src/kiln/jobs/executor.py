@@ -12,9 +12,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kiln.errors import KilnError
@@ -36,6 +36,7 @@ _R = ResultState
 log = logging.getLogger("kiln.jobs")
 # A run_job_task chain deeper than this is surely a job that runs itself.
 MAX_RUN_JOB_DEPTH = 10
+_TASK_RUNS = cast(Table, JobTaskRun.__table__)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Attempt:
     job_id: int | None
     run_name: str
     job_clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parent_task_run_id: int | None = None
 
 
 class Executor:
@@ -141,6 +143,7 @@ class Executor:
                     parameters=launch.parameters,
                     task_values=launch.task_values,
                     timeout_seconds=timeout,
+                    parent_task_run_id=launch.parent_task_run_id,
                     resume=launch.resume,
                     checkpoint=dict(launch.checkpoint),
                     started=lambda cp: self._mark_running(launch.task_run_id, cp, cluster_id),
@@ -157,12 +160,13 @@ class Executor:
 
     async def _set(self, task_run_id: int, **values: Any) -> None:
         async def write() -> None:
-            async with self.engine.db.session() as session:
-                await session.execute(
-                    update(JobTaskRun)
+            # Core on a plain connection: this runs once or more per attempt.
+            async with self.engine.db.engine.begin() as conn:
+                await conn.execute(
+                    update(_TASK_RUNS)
                     .where(
-                        JobTaskRun.run_id == task_run_id,
-                        JobTaskRun.executor == self.engine.owner,
+                        _TASK_RUNS.c.run_id == task_run_id,
+                        _TASK_RUNS.c.executor == self.engine.owner,
                     )
                     .values(**values)
                 )
@@ -176,13 +180,13 @@ class Executor:
         self, task_run_id: int, checkpoint: dict[str, Any], cluster_id: str | None
     ) -> None:
         async def write() -> None:
-            async with self.engine.db.session() as session:
-                await session.execute(
-                    update(JobTaskRun)
+            async with self.engine.db.engine.begin() as conn:
+                await conn.execute(
+                    update(_TASK_RUNS)
                     .where(
-                        JobTaskRun.run_id == task_run_id,
-                        JobTaskRun.executor == self.engine.owner,
-                        JobTaskRun.life_cycle_state == _L.PENDING.value,
+                        _TASK_RUNS.c.run_id == task_run_id,
+                        _TASK_RUNS.c.executor == self.engine.owner,
+                        _TASK_RUNS.c.life_cycle_state == _L.PENDING.value,
                     )
                     .values(
                         life_cycle_state=_L.RUNNING.value,

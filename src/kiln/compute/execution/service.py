@@ -58,6 +58,7 @@ __all__ = [
     "CommandInfo",
     "ContextInfo",
     "cancel_command",
+    "command_route",
     "command_status",
     "context_status",
     "create_context",
@@ -414,6 +415,14 @@ async def start_context(
     return info.id
 
 
+async def command_route(compute: Compute, principal: Principal, cluster_id: str) -> DriverRoute:
+    """Where `principal`'s commands on a cluster go, once the caller and the cluster are
+    checked (what `run_command` checks when it is given no route)."""
+    async with compute.db.session() as session:
+        route, _ = await _route(session, compute, principal, cluster_id)
+    return route
+
+
 async def run_command(
     compute: Compute,
     principal: Principal,
@@ -421,17 +430,20 @@ async def run_command(
     context_id: str,
     code: str,
     language: str = "python",
+    *,
+    route: DriverRoute | None = None,
 ) -> CommandInfo:
     """Run a command and wait for its end (after a restart of the context's Python it waits for
     the fresh one too). Cancelling this coroutine cancels the command.
 
     The caller and the cluster are checked once per command, and the driver holds the execute
     call until the command ends (up to a slice): a short command costs one query and one call,
-    which is most of what a notebook run of a for_each iteration costs.
+    which is most of what a notebook run of a for_each iteration costs. A caller that checked
+    moments ago (`command_route`) passes its route and saves the query.
     """
     body = _command_body(principal, compute, context_id, code, language)
-    async with compute.db.session() as session:
-        route, _ = await _route(session, compute, principal, cluster_id)
+    if route is None:
+        route = await command_route(compute, principal, cluster_id)
     client = execution_client(compute)
     body["wait_ms"] = RUN_WAIT_MS
     info = CommandInfo.of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from kiln.driver.notebook import CellOutcome, CellStatus
@@ -9,7 +10,13 @@ from kiln.errors import KilnError
 from kiln.principal import Principal
 
 if TYPE_CHECKING:
+    from kiln.compute.execution.client import DriverRoute
     from kiln.compute.service import Compute
+
+# A user's access to a cluster checked this recently is not checked again for the next
+# command (a for_each's iterations run one short command each, back to back). A cluster that
+# stopped meanwhile fails the command anyway.
+ROUTE_CHECK_SECONDS = 1.0
 
 __all__ = ["ExecutionGateway"]
 
@@ -19,6 +26,20 @@ class ExecutionGateway:
 
     def __init__(self, compute: Compute) -> None:
         self.compute = compute
+        self._routes: dict[tuple[int, str], tuple[DriverRoute, float]] = {}
+
+    async def _route(self, principal: Principal, cluster_id: str) -> DriverRoute:
+        from kiln.compute.execution import command_route
+
+        key = (principal.user_id, cluster_id)
+        found = self._routes.get(key)
+        if found is not None and time.monotonic() - found[1] < ROUTE_CHECK_SECONDS:
+            return found[0]
+        route = await command_route(self.compute, principal, cluster_id)
+        if len(self._routes) > 1000:
+            self._routes.clear()
+        self._routes[key] = (route, time.monotonic())
+        return route
 
     async def create(self, principal: Principal, cluster_id: str) -> str:
         """A fresh Python context on a RUNNING cluster, acting as `principal`; its id."""
@@ -32,7 +53,14 @@ class ExecutionGateway:
         """Run code and wait for its end; cancelling the wait cancels the command."""
         from kiln.compute.execution import run_command
 
-        info = await run_command(self.compute, principal, cluster_id, context_id, code, "python")
+        route = await self._route(principal, cluster_id)
+        try:
+            info = await run_command(
+                self.compute, principal, cluster_id, context_id, code, "python", route=route
+            )
+        except KilnError:
+            self._routes.pop((principal.user_id, cluster_id), None)
+            raise
         outputs = list(info.outputs)
         if info.status == "Cancelled":
             return CellOutcome(CellStatus.CANCELLED, outputs)

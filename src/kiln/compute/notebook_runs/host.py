@@ -4,6 +4,7 @@ cluster (through the execution service), joined into the runner's `NotebookHost`
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Protocol
 
 from kiln.driver.notebook import CellOutcome, NotebookError
@@ -13,7 +14,10 @@ from kiln.store import Database
 from kiln.workspace import ExportFormat, Language, ObjectType, export_object, get_status
 from kiln.workspace.notebook_formats import has_source_header, parse_source, to_jupyter
 
-__all__ = ["ContextGateway", "RunHost", "check_notebook", "fetch_notebook"]
+__all__ = ["ContextGateway", "NotebookSources", "RunHost", "check_notebook", "fetch_notebook"]
+
+# Snapshots kept at once: one per for_each being run is plenty.
+MAX_SNAPSHOTS = 64
 
 
 class ContextGateway(Protocol):
@@ -86,6 +90,29 @@ async def check_notebook(db: Database, principal: Principal, path: str) -> None:
         raise InvalidParameterValue(f"{path} is a folder, not a notebook.")
 
 
+class NotebookSources:
+    """Notebooks read once for a group of runs that share a snapshot key (the iterations of
+    one for_each): they run the notebooks as they were when the first of them read them."""
+
+    def __init__(self, max_snapshots: int = MAX_SNAPSHOTS) -> None:
+        self.max_snapshots = max_snapshots
+        self._snapshots: OrderedDict[tuple[str, int], dict[str, bytes]] = OrderedDict()
+
+    def get(self, key: str, user_id: int, path: str) -> bytes | None:
+        """The notebook at `path` as the snapshot holds it, if it was read."""
+        found = self._snapshots.get((key, user_id))
+        return found.get(path) if found is not None else None
+
+    def put(self, key: str, user_id: int, path: str, content: bytes) -> None:
+        """Keep a notebook in its snapshot (the least recently started snapshot goes first)."""
+        snapshot = self._snapshots.get((key, user_id))
+        if snapshot is None:
+            snapshot = self._snapshots[(key, user_id)] = {}
+            while len(self._snapshots) > self.max_snapshots:
+                self._snapshots.popitem(last=False)
+        snapshot[path] = content
+
+
 class RunHost:
     """The runner's host for one run: its user's workspace, its context on its cluster."""
 
@@ -96,16 +123,26 @@ class RunHost:
         principal: Principal,
         cluster_id: str,
         context_id: str,
+        sources: NotebookSources | None = None,
+        snapshot: str | None = None,
     ) -> None:
         self.db = db
         self.gateway = gateway
         self.principal = principal
         self.cluster_id = cluster_id
         self.context_id = context_id
+        self.sources = sources
+        self.snapshot = snapshot
 
     async def fetch(self, path: str) -> bytes:
-        """The notebook at `path` as nbformat JSON."""
-        return await fetch_notebook(self.db, self.principal, path)
+        """The notebook at `path` as nbformat JSON (from the run's snapshot when it has one)."""
+        if self.sources is None or self.snapshot is None:
+            return await fetch_notebook(self.db, self.principal, path)
+        content = self.sources.get(self.snapshot, self.principal.user_id, path)
+        if content is None:
+            content = await fetch_notebook(self.db, self.principal, path)
+            self.sources.put(self.snapshot, self.principal.user_id, path, content)
+        return content
 
     async def execute(self, code: str) -> CellOutcome:
         """Run code in the run's context."""

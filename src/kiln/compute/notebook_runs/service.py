@@ -20,11 +20,17 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kiln.compute.notebook_runs.export import notebook_html
-from kiln.compute.notebook_runs.host import ContextGateway, RunHost, check_notebook
+from kiln.compute.notebook_runs.host import (
+    ContextGateway,
+    NotebookSources,
+    RunHost,
+    check_notebook,
+)
 from kiln.compute.notebook_runs.idle import IdleContexts
 from kiln.driver.dbutils import RunBinding
 from kiln.driver.notebook import NotebookRunner, RunOutcome, RunResultState
@@ -72,6 +78,9 @@ class NotebookRunRequest:
     task_values: dict[str, dict[str, Any]] | None = None
     task_key: str | None = None
     parent_run_id: str | None = None
+    # Runs with the same snapshot key (the iterations of one for_each) read each notebook
+    # once, as the first of them found it.
+    snapshot: str | None = None
 
 
 @dataclass
@@ -120,6 +129,7 @@ def _validate(request: NotebookRunRequest) -> NotebookRunRequest:
         task_values=request.task_values,
         task_key=request.task_key,
         parent_run_id=request.parent_run_id,
+        snapshot=request.snapshot,
     )
 
 
@@ -132,12 +142,23 @@ class NotebookRuns:
         self.db = db
         self.gateway = gateway
         self.idle = idle or IdleContexts()
+        self.sources = NotebookSources()
         self._runs: OrderedDict[str, NotebookRun] = OrderedDict()
 
-    async def start(self, principal: Principal, request: NotebookRunRequest) -> NotebookRun:
-        """Check the request, get a context on the cluster and start the run in the background."""
+    async def start(
+        self,
+        principal: Principal,
+        request: NotebookRunRequest,
+        ready: Callable[[NotebookRun], Awaitable[None]] | None = None,
+    ) -> NotebookRun:
+        """Check the request, get a context on the cluster and start the run in the background;
+        `ready` (a job task recording that it runs) is awaited before the first command."""
         request = _validate(request)
-        await check_notebook(self.db, principal, request.notebook_path)
+        snapshot = request.snapshot
+        if snapshot is None or (
+            self.sources.get(snapshot, principal.user_id, request.notebook_path) is None
+        ):
+            await check_notebook(self.db, principal, request.notebook_path)
         context_id = await self._context(principal, request.cluster_id)
         run = NotebookRun(
             run_id=secrets.token_hex(8),
@@ -147,7 +168,9 @@ class NotebookRuns:
         )
         self._runs[run.run_id] = run
         self._forget_old()
-        run.task = asyncio.create_task(self._drive(run), name=f"kiln-notebook-run-{run.run_id}")
+        run.task = asyncio.create_task(
+            self._drive(run, ready), name=f"kiln-notebook-run-{run.run_id}"
+        )
         return run
 
     async def run(self, principal: Principal, request: NotebookRunRequest) -> NotebookRun:
@@ -156,10 +179,20 @@ class NotebookRuns:
         await run.done.wait()
         return run
 
-    async def _drive(self, run: NotebookRun) -> None:
+    async def _drive(
+        self, run: NotebookRun, ready: Callable[[NotebookRun], Awaitable[None]] | None = None
+    ) -> None:
         request = run.request
         assert run.context_id is not None
-        host = RunHost(self.db, self.gateway, run.principal, request.cluster_id, run.context_id)
+        host = RunHost(
+            self.db,
+            self.gateway,
+            run.principal,
+            request.cluster_id,
+            run.context_id,
+            self.sources,
+            request.snapshot,
+        )
         binding = RunBinding(
             notebook_path=request.notebook_path,
             run_id=run.run_id,
@@ -173,6 +206,8 @@ class NotebookRuns:
         reusable = False
         try:
             async with asyncio.timeout(request.timeout_seconds or None):
+                if ready is not None:
+                    await ready(run)
                 outcome = await run.runner.run()
             reusable = outcome.state in (RunResultState.SUCCESS, RunResultState.FAILED)
         except TimeoutError:

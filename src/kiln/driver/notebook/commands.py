@@ -8,6 +8,7 @@ import json
 
 from kiln.driver.dbutils.binding import RunBinding
 from kiln.driver.notebook.magics import CellCommand
+from kiln.driver.repl.cells import PRELUDE_TAG
 
 __all__ = ["bind_code", "cell_code", "pop_code", "push_code"]
 
@@ -27,8 +28,9 @@ def cell_code(command: CellCommand) -> str:
 
 
 def bind_code(binding: RunBinding) -> str:
-    """Bind a run (path, parameters, task values) into the context's dbutils."""
-    return _DBUTILS.format(fn="bind_run", args=f", {binding.to_json()!r}")
+    """Bind a run (path, parameters, task values) into the context's dbutils: one line, tagged
+    so that the REPL runs it as a prelude when it comes first in a cell's command."""
+    return _DBUTILS.format(fn="bind_run", args=f", {binding.to_json()!r}") + PRELUDE_TAG
 
 
 def push_code(parameters: dict[str, str]) -> str:

@@ -127,6 +127,8 @@ class NotebookRunner:
         self._restarted = False
         # How many times the run was bound into a fresh Python (after restarts).
         self._bindings = 0
+        # The binding not yet sent: it travels with the next command (one round trip, not two).
+        self._prelude: str | None = None
 
     def notebook(self) -> dict[str, Any] | None:
         """The run's notebook with the outputs so far (None before the notebook was read)."""
@@ -137,7 +139,7 @@ class NotebookRunner:
         try:
             source = await self._load(self.binding.notebook_path)
             self.record = RunRecord(source, [_markdown(c) for c in source.cells])
-            await self._internal(bind_code(self.binding))
+            self._prelude = bind_code(self.binding)
             for cell, recorded in zip(source.cells, self.record.cells, strict=True):
                 await self._cell(cell, source, recorded, (source.path,))
         except _Exit as exit_:
@@ -168,9 +170,15 @@ class NotebookRunner:
         except NotebookError as exc:
             raise _Failed(str(exc)) from None
 
+    async def _execute(self, code: str) -> CellOutcome:
+        """Run a command, the pending binding first (on the same round trip)."""
+        if self._prelude is not None:
+            code, self._prelude = f"{self._prelude}\n{code}", None
+        return await self.host.execute(code)
+
     async def _internal(self, code: str) -> None:
         """Run the runner's own code in the context (its outputs are not the notebook's)."""
-        outcome = await self.host.execute(code)
+        outcome = await self._execute(code)
         if outcome.status != CellStatus.OK:
             errors = [o for o in outcome.outputs if o.get("output_type") == "error"]
             why = f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}" if errors else ""
@@ -200,7 +208,7 @@ class NotebookRunner:
         if target.execution_count is None:
             self._count += 1
             target.execution_count = self._count
-        outcome = await self.host.execute(cell_code(command))
+        outcome = await self._execute(cell_code(command))
         exit_value = self._collect(outcome, target)
         if exit_value is not None:
             raise _Exit(exit_value)
@@ -242,7 +250,8 @@ class NotebookRunner:
         return _Failed(_ANSI.sub("", message), _plain(lines) or None)
 
     async def _rebind(self) -> None:
-        """Bind the run into a freshly restarted Python, with the parameters now in force."""
+        """Bind the run into a freshly restarted Python, with the parameters now in force (with
+        the next command)."""
         self._restarted = False
         self._bindings += 1
         binding = RunBinding(
@@ -252,7 +261,7 @@ class NotebookRunner:
             task_values=self.binding.task_values,
             task_key=self.binding.task_key,
         )
-        await self._internal(bind_code(binding))
+        self._prelude = bind_code(binding)
 
     async def _run_magic(
         self,

@@ -14,7 +14,19 @@ import traceback
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 
-__all__ = ["CompiledCell", "compile_cell", "format_exception", "prepare_source"]
+__all__ = [
+    "PRELUDE_TAG",
+    "CompiledCell",
+    "compile_cell",
+    "format_exception",
+    "prepare_source",
+    "split_prelude",
+]
+
+# A command's first line ending with this tag is the notebook runner's own statement (it binds
+# a run), sent with the run's first cell to save a round trip: it runs before the cell and is
+# not one of the cell's lines (tracebacks, `from __future__`, indentation stay the cell's).
+PRELUDE_TAG = "  # kiln:prelude"
 
 # Tracebacks stop showing frames once they reach the REPL's own code.
 _INTERNAL = ("kiln/driver/repl/",)
@@ -35,6 +47,14 @@ def prepare_source(code: str) -> str:
     if stripped[:1] in (" ", "\t"):
         return textwrap.dedent(stripped)
     return code
+
+
+def split_prelude(code: str) -> tuple[str | None, str]:
+    """(the runner's prelude statement or None, the cell's own code)."""
+    first, newline, rest = code.partition("\n")
+    if newline and first.endswith(PRELUDE_TAG):
+        return first, rest
+    return None, code
 
 
 def compile_cell(code: str, filename: str) -> CompiledCell:

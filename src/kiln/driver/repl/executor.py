@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from kiln.driver.repl.cells import compile_cell, format_exception
+from kiln.driver.repl.cells import compile_cell, format_exception, split_prelude
 from kiln.driver.repl.display import is_spark_dataframe, mime_bundle
 from kiln.driver.repl.outputs import (
     OutputCollector,
@@ -194,6 +194,9 @@ class Executor:
         return outcome
 
     def _run_python(self, code: str) -> None:
+        prelude, code = split_prelude(code)
+        if prelude is not None:
+            exec(compile(prelude, f"<command-{self.count}-prelude>", "exec"), self.namespace)
         cell = compile_cell(code, f"<command-{self.count}>")
         if cell.body is not None:
             exec(cell.body, self.namespace)

@@ -74,6 +74,8 @@ class TaskContext:
     # Upstream tasks' values ({task_key: {key: value}}), for dbutils.jobs.taskValues.get.
     task_values: dict[str, dict[str, Any]]
     timeout_seconds: int
+    # The for_each task run this attempt is an iteration of, if any.
+    parent_task_run_id: int | None = None
     # A resumed attempt finds what it recorded before the control plane restarted.
     resume: bool = False
     checkpoint: dict[str, Any] = field(default_factory=dict)

@@ -35,7 +35,7 @@ class NotebookTaskRunner:
 
     async def run(self, ctx: TaskContext) -> TaskOutcome:
         """Run the notebook to its end (cancelling cancels the notebook run)."""
-        from kiln.compute.notebook_runs import NotebookRunRequest, notebook_runs
+        from kiln.compute.notebook_runs import NotebookRun, NotebookRunRequest, notebook_runs
 
         assert ctx.cluster_id is not None
         body = ctx.spec["notebook_task"]
@@ -47,12 +47,21 @@ class NotebookTaskRunner:
             task_values=ctx.task_values,
             task_key=ctx.task_key,
             parent_run_id=str(ctx.job_run_id),
+            # A for_each's iterations read the notebook once, when the first one starts.
+            snapshot=(
+                f"for_each:{ctx.parent_task_run_id}" if ctx.parent_task_run_id is not None else None
+            ),
         )
+
+        async def ready(run: NotebookRun) -> None:
+            # Recorded RUNNING before the first command goes out: a control plane killed after
+            # this never runs the notebook again; one killed before it never ran it.
+            await ctx.mark_started({"notebook_run_id": run.run_id, "context_id": run.context_id})
+
         async with self.starts:
             # Nothing exists yet when the store refuses the context's token: safe to retry.
-            run = await retry_when_locked(lambda: runs.start(ctx.principal, request))
+            run = await retry_when_locked(lambda: runs.start(ctx.principal, request, ready))
         try:
-            await ctx.mark_started({"notebook_run_id": run.run_id, "context_id": run.context_id})
             await run.done.wait()
         except asyncio.CancelledError:
             if not ctx.stopping():
