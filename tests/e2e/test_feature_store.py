@@ -168,8 +168,8 @@ import pandas as pd
 from sklearn.linear_model import LinearRegression
 from kiln.driver.feature_store import FeatureEngineeringClient, FeatureLookup
 
-mlflow.set_tracking_uri("databricks")
-mlflow.set_experiment("/Users/admin@kiln.local/lineage")
+# No tracking URI and no experiment set: a notebook run tracks to Kiln, into its notebook's
+# experiment, by default.
 fe = FeatureEngineeringClient(root=ROOT)
 fe.create_table(
     "main.default.lineage_fs", primary_keys="k",
@@ -253,6 +253,21 @@ def test_feature_table_lineage(compute_server: Server, lineage_job: dict[str, An
             (lineage_job["job_id"], "CREATE")
         ]
         assert table["job_producers"][0]["run_id"] == lineage_job["run_id"]
+        # The model was logged to the notebook's own experiment: named the notebook's path,
+        # tagged a notebook experiment, holding the run.
+        got = http.get(
+            "/api/2.0/mlflow/experiments/get-by-name",
+            params={"experiment_name": lineage_job["path"]},
+        )
+        assert got.status_code == 200, got.text
+        experiment = got.json()["experiment"]
+        tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+        assert tags.get("mlflow.experimentType") == "NOTEBOOK", tags
+        runs = http.post(
+            "/api/2.0/mlflow/runs/search",
+            json={"experiment_ids": [experiment["experiment_id"]]},
+        ).json()
+        assert len(runs.get("runs", [])) == 1, runs
         lineage = http.get(f"{FT}/lineage", params={"name": "MAIN.default.lineage_fs"}).json()
         assert [(m["name"], m["version"]) for m in lineage["models"]] == [
             ("main.default.lineage_model", "1")
