@@ -67,6 +67,8 @@ class FakeBackend(ClusterBackend):
         self.adoptable: set[str] = set()
         self.fail: LaunchFailed | None = None
         self.gate: asyncio.Event | None = None
+        # Set when a start reaches the gate: the backend is then starting processes.
+        self.at_gate = asyncio.Event()
         self.status = status()
 
     async def start(self, launch: LaunchSpec, reporter: Reporter) -> RuntimeHandle:
@@ -80,6 +82,7 @@ class FakeBackend(ClusterBackend):
         )
         await reporter.record(handle)
         if self.gate is not None:
+            self.at_gate.set()
             await self.gate.wait()
         if self.fail is not None:
             raise self.fail
@@ -238,7 +241,9 @@ async def test_terminate_while_pending_cancels_the_start(world: World) -> None:
     world.backend.gate = asyncio.Event()
     cid = await world.create()
     await world.compute.supervisor.tick()
-    await asyncio.sleep(0.05)
+    # Terminate once the backend is starting processes (not at a fixed delay, which a busy
+    # machine outlasts while the start is still recording its first state).
+    await asyncio.wait_for(world.backend.at_gate.wait(), timeout=60)
     await world.call(clusters.terminate_cluster, cid)
     await world.settle()
     assert await world.state(cid) == State.TERMINATED
