@@ -9,7 +9,7 @@ import pytest
 from kiln.errors import InvalidParameterValue
 from kiln.ml.artifacts import artifact_file, run_artifact_dir, source_files_root
 from kiln.ml.tracking import mlflow_store_uri
-from kiln.ml.uc_registry import model_storage_path, split_model_name
+from kiln.ml.uc_registry import is_model_version, model_storage_path, split_model_name
 
 ROOT = "/WorkspaceInternal/Mlflow/Artifacts/1/Runs/abc/artifacts"
 
@@ -83,3 +83,22 @@ def test_source_files_root() -> None:
     for bad in ("s3://b/k", f"{base}/abc/../x", f"{base}/../x", "", f"{base}/a//b"):
         with pytest.raises(InvalidParameterValue):
             source_files_root(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (1, True),
+        ("42", True),
+        ("9999999999", True),
+        (0, False),
+        ("01", False),
+        ("1.0", False),
+        (True, False),
+        (None, False),
+        ("", False),
+        ("12345678901", False),
+    ],
+)
+def test_model_version_numbers(value: object, ok: bool) -> None:
+    assert is_model_version(value) is ok

@@ -33,6 +33,7 @@ __all__ = [
     "get_model_version",
     "get_model_version_by_alias",
     "get_registered_model",
+    "is_model_version",
     "model_storage_path",
     "search_model_versions",
     "search_registered_models",
@@ -67,9 +68,15 @@ def split_model_name(name: Any) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
+def is_model_version(version: Any) -> bool:
+    """Whether a value is a model version number (a positive integer, as int or text)."""
+    text = str(version) if isinstance(version, int | str) and not isinstance(version, bool) else ""
+    return _VERSION.match(text) is not None
+
+
 def _version(version: Any) -> str:
-    text = str(version) if isinstance(version, int | str) else ""
-    if not _VERSION.match(text):
+    text = str(version)
+    if not is_model_version(version):
         raise InvalidParameterValue(f"Model version {version!r} is not a positive integer.")
     return text
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kiln.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from kiln.ml.uc_registry import is_model_version
 from kiln.paths import normalize_absolute_path
 from kiln.store.models import (
     FeatureLineage,
@@ -41,7 +42,6 @@ __all__ = [
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,255}\.[A-Za-z0-9_]{1,255}\.[A-Za-z0-9_]{1,255}$")
 _COLUMN = re.compile(r"^[^`\x00-\x1f]{1,255}$")
 _MODEL = re.compile(r"^[A-Za-z0-9_.\-]{1,512}$")
-_VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PRODUCER, CONSUMER = "PRODUCER", "CONSUMER"
 NOTEBOOK, JOB, MODEL = "NOTEBOOK", "JOB", "MODEL"
@@ -194,7 +194,7 @@ async def record_consumers(session: AsyncSession, body: dict[str, Any]) -> None:
     if model is not None or version is not None:
         if not isinstance(model, str) or not _MODEL.match(model):
             raise InvalidParameterValue(f"Invalid model_name {model!r}.")
-        if not _VERSION.match(str(version)):
+        if not is_model_version(version):
             raise InvalidParameterValue(f"Invalid model_version {version!r}.")
         users.append((MODEL, model, str(version)))
         action = "LOG_MODEL"

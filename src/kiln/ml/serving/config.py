@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiln.errors import InvalidParameterValue
-from kiln.ml.uc_registry import split_model_name
+from kiln.ml.uc_registry import is_model_version, split_model_name
 
 __all__ = [
     "EndpointState",
@@ -25,7 +25,6 @@ __all__ = [
 
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _ENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
 WORKLOAD_SIZES = ("Small", "Medium", "Large")
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -75,7 +74,7 @@ def _entity(raw: Any, legacy: bool) -> dict[str, Any]:
         raise InvalidParameterValue(f"Missing required field '{name_key}' of a served entity.")
     _, _, model = split_model_name(entity_name)
     version = str(raw.get(version_key, ""))
-    if not _VERSION.match(version):
+    if not is_model_version(version):
         raise InvalidParameterValue(
             f"Field '{version_key}' of served entity {entity_name!r} must be a positive "
             f"integer, got {raw.get(version_key)!r}."
