@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.foundation import _start_kiln, _stop
+from bench.foundation import _start_kiln, _stop, admin_client, row
 from kiln.compute.driver_client import DriverClient
 
 PY = sys.executable
@@ -115,20 +115,13 @@ def kiln_cold_start(client: httpx.Client, data_dir: Path, node_type: str) -> tup
     return elapsed, rss
 
 
-def _row(name: str, value: str, baseline: str, verdict: str) -> None:
-    print(f"{name:<44} {value:>12}   {baseline:<40} {verdict}", flush=True)
-
-
 def main() -> None:
     """Cold start and idle memory of a single-node cluster, beside bare pyspark."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         proc, url, _ = _start_kiln(data_dir)
         try:
-            token = (data_dir / "admin-token").read_text().strip()
-            client = httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-            )
+            client = admin_client(data_dir, url, timeout=60)
             types = client.get("/api/2.1/clusters/list-node-types").json()["node_types"]
             cores = os.cpu_count() or 1
             node = max((t for t in types if t["num_cores"] <= cores), key=lambda t: t["num_cores"])[
@@ -147,14 +140,14 @@ def main() -> None:
     print(f"{'figure':<44} {'value':>12}   {'baseline / target':<40} verdict")
     kiln_s, bare_s = statistics.median(kiln_times), statistics.median(bare_times)
     ratio = kiln_s / bare_s
-    _row(
+    row(
         f"cold single-node start to first job ({node})",
         f"{kiln_s:.2f} s",
         f"bare local[*] session + count {bare_s:.2f} s",
         f"{ratio:.2f}x (target <= 1.5x) {'PASS' if ratio <= 1.5 else 'FAIL'}",
     )
     mb = statistics.median(kiln_rss) / 2**20
-    _row(
+    row(
         "idle single-node driver RSS (runtime + JVM)",
         f"{mb:.0f} MB",
         f"bare session {statistics.median(bare_rss) / 2**20:.0f} MB; target <= 700 MB",

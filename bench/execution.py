@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.foundation import _start_kiln, _stop
+from bench.foundation import _start_kiln, _stop, admin_client, row
 
 PY = sys.executable
 RUNTIME = "16.4.x-scala2.13"
@@ -149,10 +149,6 @@ def kernel_first_result() -> float:
     return elapsed
 
 
-def _row(name: str, value: str, baseline: str, verdict: str) -> None:
-    print(f"{name:<40} {value:>10}   {baseline:<44} {verdict}", flush=True)
-
-
 def _start_cluster(client: httpx.Client, cores: int) -> tuple[str, int]:
     """A single-node cluster as large as the machine (Spark local mode); its id and cores."""
     types = client.get("/api/2.1/clusters/list-node-types").json()["node_types"]
@@ -186,10 +182,7 @@ def main() -> None:
         direct: subprocess.Popen[str] | None = None
         kernel: Kernel | None = None
         try:
-            token = (data_dir / "admin-token").read_text().strip()
-            client = httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120
-            )
+            client = admin_client(data_dir, url, timeout=120)
             cid, cores = _start_cluster(client, cores)
             api = Api(client, cid)
             context = api.create()
@@ -245,26 +238,29 @@ def main() -> None:
     print(f"{'figure':<40} {'value':>10}   {'baseline / target':<44} verdict")
     trip, base = statistics.median(kiln_trip), statistics.median(jupyter)
     ratio = trip / base
-    _row(
+    row(
         "1+1 round trip through the REST API",
         f"{trip * ms:.2f} ms",
         f"Jupyter kernel execute round trip {base * ms:.2f} ms",
         f"{ratio:.2f}x (target <= 3x) {'PASS' if ratio <= 3 else 'FAIL'}",
+        widths=(40, 10, 44),
     )
     spark, near = statistics.median(kiln_spark), statistics.median(local)
     ratio = spark / near
-    _row(
+    row(
         "spark.range(1).collect() through the API",
         f"{spark * ms:.1f} ms",
         f"directly in a driver process {near * ms:.1f} ms",
         f"{ratio:.2f}x (target <= 1.5x) {'PASS' if ratio <= 1.5 else 'FAIL'}",
+        widths=(40, 10, 44),
     )
     first = statistics.median(new_context)
-    _row(
+    row(
         "new context -> first result",
         f"{first:.3f} s",
         f"new Jupyter kernel -> first result {statistics.median(new_kernel):.3f} s",
         f"(target <= 1 s) {'PASS' if first <= 1 else 'FAIL'}",
+        widths=(40, 10, 44),
     )
     print(
         f"samples: round trips {len(kiln_trip)}+{len(jupyter)}, spark calls "

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from bench.foundation import _free_port, _start_kiln, _stop, _wait_health
+from bench.foundation import _free_port, _start_kiln, _stop, _wait_health, row
 
 PY = sys.executable
 ROUNDS = int(os.environ.get("KILN_BENCH_ML_ROUNDS", "5"))
@@ -121,10 +121,6 @@ async def _load(url: str, headers: dict[str, str]) -> tuple[float, float]:
     return REQUESTS / elapsed, statistics.median(latencies) * 1000
 
 
-def _row(name: str, value: str, baseline: str, verdict: str) -> None:
-    print(f"{name:<44} {value:>12}   {baseline:<44} {verdict}", flush=True)
-
-
 def main() -> None:
     """log_batch and serving throughput/latency beside stock MLflow."""
     warnings.simplefilter("ignore")
@@ -211,25 +207,28 @@ def main() -> None:
 
     print(f"{'figure':<44} {'value':>12}   {'baseline / target':<44} verdict")
     k, s = statistics.median(kiln_batch), statistics.median(stock_batch)
-    _row(
+    row(
         "log_batch of 1000 metrics",
         f"{k * 1000:.1f} ms",
         f"stock mlflow server (SQLite) {s * 1000:.1f} ms",
         f"{k / s:.2f}x (target <= 2x) {'PASS' if k / s <= 2 else 'FAIL'}",
+        widths=(44, 12, 44),
     )
     kr, br = statistics.median(kiln_rps), statistics.median(base_rps)
-    _row(
+    row(
         "/invocations rps at concurrency 10",
         f"{kr:.0f} rps",
         f"mlflow models serve {br:.0f} rps",
         f"{kr / br:.2f}x (target >= 1x) {'PASS' if kr >= br else 'FAIL'}",
+        widths=(44, 12, 44),
     )
     kp, bp = statistics.median(kiln_p50), statistics.median(base_p50)
-    _row(
+    row(
         "/invocations p50 latency at concurrency 10",
         f"{kp:.1f} ms",
         f"mlflow models serve {bp:.1f} ms",
         f"{kp / bp:.2f}x (target <= 1.2x) {'PASS' if kp <= 1.2 * bp else 'FAIL'}",
+        widths=(44, 12, 44),
     )
     print(
         f"log_batch ms: kiln {[round(x * 1000, 1) for x in kiln_batch]} "

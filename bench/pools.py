@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.clusters import RUNTIME, _cluster_rss, kiln_cold_start
-from bench.foundation import _start_kiln, _stop
+from bench.foundation import _start_kiln, _stop, admin_client, row
 from kiln.compute.driver_client import DriverClient
 
 RUNS = int(os.environ.get("KILN_BENCH_POOL_RUNS", "3"))
@@ -83,20 +83,13 @@ def warm_attach(client: httpx.Client, data_dir: Path, pool_id: str, node: str) -
     return elapsed, rss
 
 
-def _row(name: str, value: str, baseline: str, verdict: str) -> None:
-    print(f"{name:<44} {value:>12}   {baseline:<40} {verdict}", flush=True)
-
-
 def main() -> None:
     """Warm-pool attach beside a cold start, and a warm instance's idle memory."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         proc, url, _ = _start_kiln(data_dir)
         try:
-            token = (data_dir / "admin-token").read_text().strip()
-            client = httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-            )
+            client = admin_client(data_dir, url, timeout=60)
             types = client.get("/api/2.1/clusters/list-node-types").json()["node_types"]
             node = types[0]["node_type_id"]
             r = client.post(
@@ -124,14 +117,14 @@ def main() -> None:
     print(f"{'figure':<44} {'value':>12}   {'baseline / target':<40} verdict")
     warm_s, cold_s = statistics.median(warm_times), statistics.median(cold_times)
     ratio = warm_s / cold_s
-    _row(
+    row(
         f"warm-pool attach to first job ({node})",
         f"{warm_s:.3f} s",
         f"cold start of the same cluster {cold_s:.2f} s",
         f"{ratio:.3f}x (target <= 0.05x) {'PASS' if ratio <= 0.05 else 'FAIL'}",
     )
     mb = statistics.median(warm_rss) / 2**20
-    _row(
+    row(
         "idle warm pool instance RSS (runtime + JVM)",
         f"{mb:.0f} MB",
         "target <= 700 MB",
