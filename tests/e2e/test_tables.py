@@ -234,15 +234,29 @@ def test_sql_ddl_dml_and_time_travel(w: WorkspaceClient, cid: str, ctx: str) -> 
         ctx,
         "CREATE TABLE big AS SELECT * FROM sales WHERE amount > 15;\nSELECT sum(amount) FROM big",
     ) == [[50.0]]
-    sql(w, cid, ctx, "UPDATE sales SET amount = amount * 2 WHERE city = 'oslo'")
-    sql(w, cid, ctx, "DELETE FROM sales WHERE id = 2")
-    sql(
+    # UPDATE and DELETE run as Spark jobs with Spark SQL conditions (date_add is Spark's, not
+    # DataFusion's); each returns Databricks' row count; one that matches nothing commits nothing.
+    assert sql(
         w,
         cid,
         ctx,
+        "UPDATE sales SET amount = amount * 2 "
+        "WHERE city = 'oslo' AND date_add(DATE'2024-01-01', CAST(id AS INT)) > DATE'2024-01-01'",
+    ) == [[2]]
+    assert sql(w, cid, ctx, "UPDATE sales SET amount = 0 WHERE id > 100") == [[0]]
+    assert sql(w, cid, ctx, "DELETE FROM sales WHERE id = 2") == [[1]]
+    assert sql(w, cid, ctx, "DELETE FROM sales WHERE concat_ws('-', city, 'x') = 'no-x'") == [[0]]
+    merge = (
         "MERGE INTO sales AS t USING (SELECT 3 AS id, 'oslo' AS city, 1.0 AS amount "
         "UNION ALL SELECT 4, 'rome', 4.0) AS s ON t.id = s.id "
-        "WHEN MATCHED THEN UPDATE SET amount = s.amount WHEN NOT MATCHED THEN INSERT *",
+        "WHEN MATCHED THEN UPDATE SET amount = s.amount WHEN NOT MATCHED THEN INSERT *"
+    )
+    # Databricks' row: affected, updated, deleted, inserted.
+    assert sql(w, cid, ctx, merge) == [[2, 1, 0, 1]]
+    # Two source rows for one target row: Databricks' error, and no commit.
+    twice = merge.replace("SELECT 4, 'rome', 4.0", "SELECT 3, 'oslo', 2.0")
+    assert "DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE" in error(
+        w, cid, ctx, twice, Language.SQL
     )
     assert sql(w, cid, ctx, "SELECT id, amount FROM sales ORDER BY id") == [
         [1, 20.0],
@@ -251,6 +265,16 @@ def test_sql_ddl_dml_and_time_travel(w: WorkspaceClient, cid: str, ctx: str) -> 
     ]
     ops = value(w, cid, ctx, "[r.operation for r in spark.sql('DESCRIBE HISTORY sales').collect()]")
     assert ops == ["MERGE", "DELETE", "UPDATE", "WRITE", "WRITE", "CREATE TABLE"]
+    deleted = value(
+        w,
+        cid,
+        ctx,
+        "spark.sql('DESCRIBE HISTORY sales').collect()[1].asDict()",
+    )
+    assert deleted["operationParameters"] == {"predicate": '["id = 2"]'}
+    assert deleted["operationMetrics"]["numDeletedRows"] == "1"
+    outside = deltalake.DeltaTable(location(w, "main.default.sales")).history()
+    assert [h.get("kiln.operation") for h in outside][1:3] == ["DELETE", "UPDATE"]
     detail = value(w, cid, ctx, "spark.sql('DESCRIBE DETAIL main.default.sales').first().asDict()")
     assert detail["format"] == "delta" and detail["partitionColumns"] == ["city"]
     described = sql(w, cid, ctx, "DESCRIBE TABLE EXTENDED sales")
@@ -407,6 +431,20 @@ def test_column_pruning_and_a_conflicting_writer(w: WorkspaceClient, cid: str, c
         f".write.saveAsTable('main.default.wide')\n{INPUT_BYTES}",
     )
     full = value(w, cid, ctx, "_input_bytes(lambda: spark.table('wide').collect())")
+    # A DELETE reads and rewrites the table's files in Spark tasks (their input metrics).
+    deleting = value(
+        w, cid, ctx, "_input_bytes(lambda: spark.sql('DELETE FROM wide WHERE id = 7').collect())"
+    )
+    assert deleting > 0 and value(w, cid, ctx, "spark.table('wide').count()") == 19999
+    # So does a MERGE: its source is joined on the executors, never collected.
+    merging = value(
+        w,
+        cid,
+        ctx,
+        "_input_bytes(lambda: DeltaTable.forName(spark, 'wide').alias('t')"
+        ".merge(spark.range(3).alias('s'), 't.id = s.id').whenMatchedDelete().execute())",
+    )
+    assert merging > 0 and value(w, cid, ctx, "spark.table('wide').count()") == 19996
     narrow = value(w, cid, ctx, "_input_bytes(lambda: spark.table('wide').select('id').collect())")
     by_sql = value(w, cid, ctx, "_input_bytes(lambda: spark.sql('SELECT id FROM wide').collect())")
     # Only column id's bytes are read (and Hadoop's read buffers): pad is ~16 times larger.

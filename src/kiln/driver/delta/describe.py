@@ -20,20 +20,38 @@ def _text_map(value: Any) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
 
+# Parameters delta-rs adds to the WRITE it records for a Kiln UPDATE, DELETE or MERGE.
+_WRITE_PARAMETERS = ("mode", "partitionBy")
+
+
+def _operation(commit: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """The commit's operation and parameters: Kiln's own (see dml_commit) where it wrote
+    one, delta-rs' otherwise."""
+    from kiln.driver.delta.dml_commit import KILN_OPERATION
+
+    parameters = _text_map(commit.get("operationParameters"))
+    kiln = commit.get(KILN_OPERATION)
+    if not kiln:
+        return commit.get("operation"), parameters
+    return kiln, {k: v for k, v in parameters.items() if k not in _WRITE_PARAMETERS}
+
+
 def history_frame(session: Any, table: Any, limit: int | None = None) -> Any:
     """The table's commits, newest first."""
-    rows = [
-        (
-            int(h.get("version", 0)),
-            _ts(h.get("timestamp")),
-            h.get("userName"),
-            h.get("operation"),
-            _text_map(h.get("operationParameters")),
-            _text_map(h.get("operationMetrics")),
-            h.get("engineInfo") or h.get("clientVersion"),
+    rows = []
+    for h in table.history(limit):
+        operation, parameters = _operation(h)
+        rows.append(
+            (
+                int(h.get("version", 0)),
+                _ts(h.get("timestamp")),
+                h.get("userName"),
+                operation,
+                parameters,
+                _text_map(h.get("operationMetrics")),
+                h.get("engineInfo") or h.get("clientVersion"),
+            )
         )
-        for h in table.history(limit)
-    ]
     rows.sort(key=lambda r: -r[0])
     schema = (
         "version bigint, timestamp timestamp, userName string, operation string, "

@@ -1,5 +1,6 @@
-"""UPDATE, DELETE, MERGE, OPTIMIZE, VACUUM and RESTORE on catalog tables, through delta-rs
-(one commit each, made by the driver)."""
+"""UPDATE, DELETE, MERGE, OPTIMIZE, VACUUM and RESTORE on catalog tables, one commit each,
+made by the driver: UPDATE, DELETE and MERGE run as Spark jobs (`dml`, `merge`) and return
+Databricks' metrics rows; OPTIMIZE, VACUUM and RESTORE run on the driver with delta-rs."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def run_dml(session: Any, text: str, tokens: Sequence[Token]) -> Any:
         condition = None
         if i < len(tokens) and tokens[i].upper == "WHERE":
             condition = _rest(text, tokens, i + 1)
-        return DeltaTable(table.url, table.full_name).delete(condition)
+        deleted = DeltaTable(table.url, table.full_name)._delete(condition)
+        return _affected(session, deleted)
     if first == "UPDATE":
         table, i = _table(session, tokens, 1)
         if i >= len(tokens) or tokens[i].upper != "SET":
@@ -70,7 +72,8 @@ def run_dml(session: Any, text: str, tokens: Sequence[Token]) -> Any:
             column, _, expr = item.partition("=")
             assignments[column.strip().strip("`")] = expr.strip()
         condition = _rest(text, tokens, where + 1) if where is not None else None
-        return DeltaTable(table.url, table.full_name).update(condition, assignments)
+        updated = DeltaTable(table.url, table.full_name)._update(condition, assignments)
+        return _affected(session, updated)
     if first == "OPTIMIZE":
         table, i = _table(session, tokens, 1)
         builder = DeltaTable(table.url, table.full_name).optimize()
@@ -111,6 +114,11 @@ def run_dml(session: Any, text: str, tokens: Sequence[Token]) -> Any:
 
         return merge(session, text, tokens)
     return session.spark_sql(text)
+
+
+def _affected(session: Any, rows: int) -> Any:
+    # What Databricks' UPDATE and DELETE return.
+    return session.spark.createDataFrame([(rows,)], "num_affected_rows bigint")
 
 
 def _aliases_unsupported(statement: str, call: str) -> Exception:

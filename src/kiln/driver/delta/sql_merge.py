@@ -1,4 +1,4 @@
-"""SQL MERGE INTO on a catalog table, run as a delta-rs merge (one commit)."""
+"""SQL MERGE INTO on a catalog table, run as Spark jobs with one commit (`merge.py`)."""
 
 from __future__ import annotations
 

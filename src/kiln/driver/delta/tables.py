@@ -1,9 +1,9 @@
-"""`delta.tables.DeltaTable` as Databricks users write it, on delta-rs.
+"""`delta.tables.DeltaTable` as Databricks users write it.
 
-In a context this module is also `delta.tables`. DML (merge, update, delete), restore,
-optimize and vacuum run on the driver with delta-rs, each one commit to the log; conditions
-and expressions are SQL strings (delta-rs evaluates them); a merge's source DataFrame is
-collected to the driver as Arrow.
+In a context this module is also `delta.tables`. merge, update and delete run as Spark jobs
+on the executors with Spark SQL semantics (conditions and values are SQL strings or Columns)
+and one commit from the driver (`dml`, `merge`, `dml_commit`); restore, optimize and vacuum
+run on the driver with delta-rs. Each is one commit to the log.
 """
 
 from __future__ import annotations
@@ -30,17 +30,9 @@ def _session() -> Any:
     return _SESSION[0]
 
 
-def _text(expr: Any) -> str:
-    if isinstance(expr, str):
-        return expr
-    raise TypeError(
-        "Kiln's DeltaTable takes conditions and values as SQL strings (for example "
-        '"t.id = s.id"), not Column objects.'
-    )
-
-
-def _values(mapping: dict[str, Any] | None) -> dict[str, str]:
-    return {str(k): _text(v) for k, v in (mapping or {}).items()}
+def _values(mapping: dict[str, Any] | None) -> dict[str, Any]:
+    # SQL strings or Columns, as Delta's Python API takes them.
+    return {str(k): v for k, v in (mapping or {}).items()}
 
 
 class DeltaTable:
@@ -109,19 +101,38 @@ class DeltaTable:
 
         return detail_frame(_session(), self._rs(), self._name)
 
+    def _snapshot(self) -> Any:
+        from kiln.driver.delta.dml_commit import read_snapshot
+
+        return read_snapshot(self._rs())
+
     def delete(self, condition: Any = None) -> None:
-        """Delete the rows matching the condition (all rows without one)."""
+        """Delete the rows matching the condition (all rows without one): a Spark job on the
+        executors, one commit."""
+        self._delete(condition)
+
+    def _delete(self, condition: Any = None) -> int:
+        from kiln.driver.delta import dml
+
+        session = _session()
+        session.activate()
         with translated(self._url):
-            self._rs().delete(None if condition is None else _text(condition))
+            return dml.delete(session.spark, self._snapshot(), condition)
 
     def update(self, condition: Any = None, set: dict[str, Any] | None = None) -> None:
-        """Set columns to SQL expressions on the rows matching the condition."""
+        """Set columns to expressions (SQL strings or Columns) on the rows matching the
+        condition: a Spark job on the executors, one commit."""
+        self._update(condition, set)
+
+    def _update(self, condition: Any = None, set: dict[str, Any] | None = None) -> int:
+        from kiln.driver.delta import dml
+
         if not set:
             raise ValueError("update() needs set={column: expression}.")
+        session = _session()
+        session.activate()
         with translated(self._url):
-            self._rs().update(
-                updates=_values(set), predicate=None if condition is None else _text(condition)
-            )
+            return dml.update(session.spark, self._snapshot(), condition, dict(set))
 
     def updateExpr(self, condition: Any = None, set: dict[str, Any] | None = None) -> None:
         """`update` with expression strings."""
@@ -129,7 +140,7 @@ class DeltaTable:
 
     def merge(self, source: Any, condition: Any) -> DeltaMergeBuilder:
         """Start a MERGE of a DataFrame into this table."""
-        return DeltaMergeBuilder(self, source, _text(condition))
+        return DeltaMergeBuilder(self, source, condition)
 
     def vacuum(self, retentionHours: float | None = None) -> Any:
         """Delete files no longer in the table and older than the retention (7 days)."""
@@ -208,10 +219,10 @@ def _partition_filters(text: str) -> list[tuple[str, str, Any]]:
 
 
 class DeltaMergeBuilder:
-    """MERGE clauses, run by delta-rs at `execute()`."""
+    """MERGE clauses, run as Spark jobs at `execute()`."""
 
     def __init__(
-        self, table: DeltaTable, source: Any, condition: str, source_alias: str | None = None
+        self, table: DeltaTable, source: Any, condition: Any, source_alias: str | None = None
     ) -> None:
         self._table = table
         self._source = source
@@ -257,44 +268,34 @@ class DeltaMergeBuilder:
         target = self._table._alias or "target"
         if self._source_alias:
             return target, self._source_alias
-        qualifiers = [q for q in _QUALIFIER.findall(self._condition) if q != target]
+        text = self._condition if isinstance(self._condition, str) else str(self._condition)
+        qualifiers = [q for q in _QUALIFIER.findall(text) if q != target]
         source = qualifiers[0] if qualifiers else "source"
         return target, source
 
     def execute(self) -> Any:
-        """Run the merge (one commit); its metrics as a one-row DataFrame."""
+        """Run the merge as Spark jobs (one commit); Databricks' metrics row."""
+        from kiln.driver.delta.merge import Clause, merge
+
         target, source_alias = self._aliases()
-        data = _to_arrow(self._source)
-        merger = self._table._rs().merge(
-            data, self._condition, source_alias=source_alias, target_alias=target
-        )
-        for kind, condition, values in self._clauses:
-            predicate = None if condition is None else _text(condition)
-            if kind == "update":
-                merger = merger.when_matched_update(values, predicate=predicate)
-            elif kind == "update_all":
-                merger = merger.when_matched_update_all(predicate=predicate)
-            elif kind == "delete":
-                merger = merger.when_matched_delete(predicate=predicate)
-            elif kind == "insert":
-                merger = merger.when_not_matched_insert(values, predicate=predicate)
-            elif kind == "insert_all":
-                merger = merger.when_not_matched_insert_all(predicate=predicate)
-            elif kind == "source_delete":
-                merger = merger.when_not_matched_by_source_delete(predicate=predicate)
-            else:
-                merger = merger.when_not_matched_by_source_update(values, predicate=predicate)
+        session = _session()
+        session.activate()
+        source = self._source
+        if not hasattr(source, "alias"):  # pandas or Arrow data: a DataFrame of it
+            source = session.spark.createDataFrame(source)
+        clauses = [Clause(kind, condition, values) for kind, condition, values in self._clauses]
         with translated(self._table._url):
-            metrics = merger.execute()
-        return _metrics_frame(metrics)
-
-
-def _to_arrow(df: Any) -> Any:
-    # A Spark DataFrame collected to the driver; pandas and Arrow data taken as they are.
-    if hasattr(df, "toArrow"):
-        return df.toArrow()
-    import pyarrow as pa
-
-    if isinstance(df, pa.Table):
-        return df
-    return pa.Table.from_pandas(df, preserve_index=False)
+            result = merge(
+                session.spark,
+                self._table._snapshot(),
+                source,
+                self._condition,
+                clauses,
+                target_alias=target,
+                source_alias=source_alias,
+            )
+        return session.spark.createDataFrame(
+            [(result.affected, result.updated, result.deleted, result.inserted)],
+            "num_affected_rows bigint, num_updated_rows bigint, num_deleted_rows bigint, "
+            "num_inserted_rows bigint",
+        )
