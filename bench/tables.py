@@ -62,21 +62,12 @@ def _pyarrow_scan(uris: list[str]) -> float:
     return time.perf_counter() - start
 
 
-# Bytes read by the Spark jobs of an action, from the driver's status store (classic context).
-INPUT_BYTES = """
-def _input_bytes(action):
-    jsc = spark.sparkContext._jsc.sc()
-    def total():
-        jsc.listenerBus().waitUntilEmpty(60000)
-        gateway = spark.sparkContext._gateway
-        none = gateway.new_array(gateway.jvm.double, 0)
-        tasks = gateway.jvm.java.util.ArrayList()
-        stages = jsc.statusStore().stageList(None, False, False, none, tasks)
-        return sum(stages.apply(i).inputBytes() for i in range(stages.size()))
-    before = total()
-    action()
-    return total() - before
-"""
+# Bytes read by the Spark jobs of an action (a classic context).
+INPUT_BYTES = (
+    "from kiln.driver.delta.metrics import input_bytes as _ib\n"
+    "def _input_bytes(action):\n"
+    "    return _ib(spark, action)\n"
+)
 
 
 def _planned_bytes(location: str, filters: list[Any]) -> int:
