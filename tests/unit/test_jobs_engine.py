@@ -936,3 +936,79 @@ async def test_a_cancel_reaches_a_for_each_going_through_its_iterations(world: W
     assert ended[:3] == ["SUCCESS", "SUCCESS", "CANCELED"], ended
     assert "SUCCESS" not in ended[3:]
     assert len([k for k, _ in world.runner.executions if k == "item"]) == 3
+
+
+class StartsAtOnceRunner(FakeRunner):
+    """A runner that starts its task's code as soon as it has its cluster, as the notebook
+    runner does: the engine may record its for_each iterations RUNNING as it launches them."""
+
+    STARTS_AT_ONCE = True
+
+
+async def test_iterations_recorded_running_at_launch_and_never_run_twice(world: World) -> None:
+    # Between iterations on a cluster the one before just had, the driver ends an iteration
+    # and marks the next RUNNING in one write; a crash then ends that one, never reruns it.
+    await world.jobs.stop()
+    world.runner = StartsAtOnceRunner()
+    world.restart()
+    await world.jobs.start()
+    paths = ["/ok", "/values", "/ok", "/ok", "/gate/at-once", "/ok"]
+    job_id = await create(
+        world,
+        {
+            "tasks": [
+                {
+                    "task_key": "each",
+                    "for_each_task": {
+                        "inputs": json.dumps(paths),
+                        "concurrency": 1,
+                        "task": nb("item", "/param", params={"path": "{{input}}"}),
+                    },
+                }
+            ]
+        },
+    )
+    run_id = await start(world, job_id)
+
+    async def iterations() -> list[JobTaskRun]:
+        async with world.db.session() as session:
+            rows = await session.scalars(
+                select(JobTaskRun)
+                .where(JobTaskRun.job_run_id == run_id, JobTaskRun.task_key == "item")
+                .order_by(JobTaskRun.iteration)
+            )
+            return list(rows.all())
+
+    async def gated() -> bool:
+        rows = await iterations()
+        return len(rows) == 6 and rows[4].life_cycle_state == "RUNNING"
+
+    await wait_until(gated, "the fifth iteration to run")
+    rows = await iterations()
+    for row in rows[:4]:
+        assert (row.life_cycle_state, row.result_state, row.cluster_id) == (
+            "TERMINATED",
+            "SUCCESS",
+            "c-1",
+        )
+        assert row.start_time and row.running_at and row.end_time
+        assert row.start_time <= row.running_at <= row.end_time
+    # The iterations after the first were launched RUNNING (the executor did not mark them).
+    assert all(r.running_at == r.start_time for r in rows[1:5])
+    assert rows[4].cluster_id == "c-1" and rows[5].life_cycle_state == "QUEUED"
+    each = tasks(await view(world, run_id))["each"]
+    second = (await view(world, each["run_id"]))["iterations"][1]
+    assert "done:" in (await output(world, second["run_id"]))["notebook_output"]["result"]
+    # The control plane goes away without recording anything, as after kill -9.
+    await world.jobs.stop()
+    world.restart()
+    world.runner.gate("at-once").set()
+    await world.jobs.start()
+    await world.jobs.ready()
+    run = await finish(world, run_id)
+    each_run = await view(world, tasks(run)["each"]["run_id"])
+    states = [i["state"]["life_cycle_state"] for i in each_run["iterations"]]
+    assert states == ["TERMINATED"] * 4 + ["INTERNAL_ERROR", "TERMINATED"], states
+    assert "not run again" in each_run["iterations"][4]["state"]["state_message"]
+    assert [p["path"] for k, p in world.runner.executions if k == "item"] == paths
+    assert run["state"]["result_state"] == "FAILED"

@@ -19,12 +19,12 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from kiln.jobs.executor import Attempt, Executor
 from kiln.jobs.launch import parameter_map
@@ -40,8 +40,10 @@ from kiln.jobs.planner import (
     Skip,
     plan,
 )
-from kiln.jobs.references import ReferenceContext, TaskFacts, UnresolvedReference
+from kiln.jobs.records import changes, loaded_as_inserted, mark_written, outputs_insert
+from kiln.jobs.references import ReferenceContext, UnresolvedReference
 from kiln.jobs.resolve import evaluate_condition, for_each_inputs, resolve_task
+from kiln.jobs.run_facts import next_timer, notice, reference_context, retries, task_facts
 from kiln.jobs.runners.base import TaskOutcome
 from kiln.jobs.spec import task_kind
 from kiln.jobs.states import TERMINAL_STATES, LifeCycleState, ResultState, transition
@@ -74,6 +76,10 @@ class RunDriver:
         self._run: JobRun | None = None
         self._rows: list[JobTaskRun] = []
         self._stale = True
+        # The outputs this pass records (inserted with its changes).
+        self._outputs: list[JobTaskOutput] = []
+        # Kept task runs that had ended when they were last written: no pass changes them.
+        self._settled: set[int] = set()
 
     def look_again(self) -> None:
         """Someone else changed the run (a cancel, a repair): read it all on the next pass."""
@@ -110,8 +116,9 @@ class RunDriver:
         launches: list[Attempt] = []
         notices: list[dict[str, Any]] = []
         finished = False
-        async with self.engine.db.session() as session:
-            run, rows = await self._load(session)
+        self._outputs = []
+        async with self._session() as session:
+            run, rows, kept = await self._load(session)
             if run is None:
                 return True, None
             life = LifeCycleState(run.life_cycle_state)
@@ -158,13 +165,32 @@ class RunDriver:
                         finished = True
                         break
                     await self._apply(session, run, rows, action, now, launches, notices)
-                if finished:
+                if finished or all(_launched(a) for a in actions):
+                    # Launches that left their rows executing decide nothing new: the planner
+                    # launched all it could, and no task ended.
                     break
-            created = list(session.new)
-            await session.commit()
+            created: list[Any] = []
+            if kept and not session.new and inspect(run).detached:
+                # Only changes to records kept from the last pass, and outputs: Core statements
+                # in one trip (the ORM would visit every record at the flush).
+                statements, written = changes([run, *self._unsettled(kept)])
+                if self._outputs:
+                    statements.append(outputs_insert(self._outputs))
+                await self.engine.db.write(statements)
+            else:
+                if inspect(run).detached:
+                    session.add(run)
+                session.add_all(self._outputs)
+                created = list(session.new)
+                statements, written = changes(self._unsettled(kept))
+                for statement, parameters in statements:
+                    await session.execute(statement, parameters)
+                await session.commit()
             self._run, self._rows = run, rows
-            _loaded_as_inserted(created)
-            delay = self._next_timer(run, rows, now)
+            loaded_as_inserted(created)
+            mark_written(written)
+            self._settle(rows)
+            delay = next_timer(run, rows, now)
             job_id = run.job_id
         for task_run_id in recorded:
             self._outcomes.pop(task_run_id, None)
@@ -173,28 +199,48 @@ class RunDriver:
                 self._execute(launch), name=f"kiln-job-task-{launch.task_run_id}"
             )
             self._executing[launch.task_run_id] = task
-        for notice in notices:
-            self.engine.notifier.send(**notice)
+        for sent in notices:
+            self.engine.notifier.send(**sent)
         if finished:
             self.engine.run_ended(self.run_id)
             await self.engine.admit_queued(job_id)
         return finished, delay
 
-    async def _load(self, session: AsyncSession) -> tuple[JobRun | None, list[JobTaskRun]]:
-        """The run and the current attempt of every task: read from the store, or (while only
-        this driver's executors reported since) the records the last pass committed, which
-        then join this pass's session as they are. (A run's job clusters, recorded by the
-        executors that create them, are read again when the run ends.)"""
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """The pass's session, committed and closed only if it was used: a pass over the
+        records kept from the last one writes with Core and never touches it."""
+        session = self.engine.db.sessions()
+        try:
+            yield session
+            if session.in_transaction():
+                await session.commit()
+        except BaseException:
+            if session.in_transaction():
+                await session.rollback()
+            raise
+        finally:
+            if session.in_transaction() or session.new or len(session.identity_map):
+                await session.close()
+
+    async def _load(
+        self, session: AsyncSession
+    ) -> tuple[JobRun | None, list[JobTaskRun], list[JobTaskRun]]:
+        """The run and the current attempt of every task, and the task runs kept from the last
+        pass. They are read from the store, or (while only this driver's executors reported
+        since) kept from the last pass: then they stay out of this pass's session, their
+        changes written with Core at the end of the pass (a for_each's pass changes one or two
+        of its many iterations). (A run's job clusters, recorded by the executors that create
+        them, are read again when the run ends.)"""
         if not self._stale and self._run is not None:
-            session.add(self._run)
-            session.add_all(self._rows)
-            return self._run, self._rows
+            return self._run, self._rows, list(self._rows)
         # Cleared before reading: a wake while this pass runs makes the next one read again.
         self._stale = False
         self._run = None
+        self._settled.clear()
         run = await session.get(JobRun, self.run_id, populate_existing=True)
         if run is None:
-            return None, []
+            return None, [], []
         rows = list(
             (
                 await session.scalars(
@@ -204,7 +250,20 @@ class RunDriver:
                 )
             ).all()
         )
-        return run, rows
+        return run, rows, []
+
+    def _unsettled(self, kept: list[JobTaskRun]) -> list[JobTaskRun]:
+        return [r for r in kept if r.run_id not in self._settled]
+
+    def _settle(self, rows: list[JobTaskRun]) -> None:
+        """Remember the task runs that have ended, as committed: a pass changes a task run
+        only before it ends (a repair, which reopens ended ones, makes the driver read
+        everything again)."""
+        settled = self._settled
+        for r in rows:
+            # The states are StrEnum members: a plain string is found among them.
+            if r.run_id not in settled and r.life_cycle_state in TERMINAL_STATES:
+                settled.add(r.run_id)
 
     def _cancel_message(self, run: JobRun, now: datetime) -> str | None:
         timeout = int(run.spec.get("timeout_seconds") or 0)
@@ -223,79 +282,18 @@ class RunDriver:
             return "The run was canceled."
         return None
 
-    def _next_timer(self, run: JobRun, rows: list[JobTaskRun], now: datetime) -> float | None:
-        times = [
-            r.retry_at for r in rows if r.life_cycle_state == _L.WAITING_FOR_RETRY and r.retry_at
-        ]
-        timeout = int(run.spec.get("timeout_seconds") or 0)
-        if timeout and not run.cancel_requested:
-            times.append((run.start_time or run.created_at) + timedelta(seconds=timeout))
-        if not times:
-            return None
-        return max(0.0, min((t - now).total_seconds() for t in times)) + 0.01
-
     # -- applying the planner's actions ----------------------------------------------------
 
-    def _facts(self, rows: list[JobTaskRun]) -> dict[str, TaskFacts]:
-        return {
-            r.task_key: TaskFacts(
-                run_id=r.run_id,
-                result_state=r.result_state,
-                execution_count=r.attempt_number + 1,
-                values=r.task_values or {},
-                error_code=None if r.result_state in (None, _R.SUCCESS) else r.result_state,
-            )
-            for r in rows
-            if r.parent_task_run_id is None
-            and LifeCycleState(r.life_cycle_state) in TERMINAL_STATES
-        }
-
     def _context(self, run: JobRun, rows: list[JobTaskRun], row: JobTaskRun) -> ReferenceContext:
-        has_input = row.parent_task_run_id is not None and row.input is not None
-        spec = row.spec.get("notebook_task") or {}
-        return ReferenceContext(
-            job_id=run.job_id,
-            job_name=run.spec.get("name", ""),
-            run_id=run.run_id,
-            start_time=run.start_time or run.created_at,
-            trigger_type=run.trigger,
-            repair_count=sum(1 for h in run.repair_history or [] if h.get("type") == "REPAIR"),
-            parameters=parameter_map(run.job_parameters or []),
-            task_key=row.task_key,
-            task_run_id=row.run_id,
-            attempt=row.attempt_number,
-            notebook_path=spec.get("notebook_path", ""),
-            tasks=self._facts(rows),
-            has_input=has_input,
-            input=json.loads(row.input) if has_input and row.input is not None else None,
-            workspace_id=self.engine.workspace_id,
-            workspace_url=self.engine.workspace_url,
-        )
+        engine = self.engine
+        return reference_context(run, rows, row, engine.workspace_id, engine.workspace_url)
 
     def _started(self, run: JobRun, now: datetime, notices: list[dict[str, Any]]) -> None:
         if run.life_cycle_state == _L.PENDING:
             transition(run, _L.RUNNING, "")
             if "on_start" not in (run.notified or []):
                 run.notified = [*(run.notified or []), "on_start"]
-                notices.append(self._notice(run, "on_start"))
-
-    def _notice(self, run: JobRun, event: str, row: JobTaskRun | None = None) -> dict[str, Any]:
-        hooks = (row.spec if row is not None else run.spec).get("webhook_notifications")
-        state = {"life_cycle_state": run.life_cycle_state, "result_state": run.result_state}
-        task = None
-        if row is not None:
-            task = {"task_key": row.task_key, "run_id": row.run_id}
-            state = {"life_cycle_state": row.life_cycle_state, "result_state": row.result_state}
-        return {
-            "hooks": hooks,
-            "event": event,
-            "job_id": run.job_id,
-            "job_name": run.spec.get("name", ""),
-            "run_id": run.run_id,
-            "parent_run_id": run.parent_run_id,
-            "task": task,
-            "state": state,
-        }
+                notices.append(notice(run, "on_start"))
 
     def _end(
         self,
@@ -352,7 +350,11 @@ class RunDriver:
             return
         try:
             spec, values = resolve_task(
-                row.spec, self._context(run, rows, row), run.overriding_parameters
+                row.spec,
+                reference_context(
+                    run, rows, row, self.engine.workspace_id, self.engine.workspace_url
+                ),
+                run.overriding_parameters,
             )
         except UnresolvedReference as exc:
             self._end(row, _L.TERMINATED, _R.FAILED, str(exc), now)
@@ -413,8 +415,28 @@ class RunDriver:
         if row.parent_task_run_id is None and "on_start" in (
             row.spec.get("webhook_notifications") or {}
         ):
-            notices.append(self._notice(run, "on_start", row))
-        launches.append(self._launch(run, rows, row, spec, False))
+            notices.append(notice(run, "on_start", row))
+        cluster_id = self._warm_cluster(row, spec)
+        if cluster_id is not None:
+            # Recorded RUNNING in this pass's transaction (the one that ended the iteration
+            # before), before its code can start: a crash after the commit ends it, never runs
+            # it again; one before leaves it QUEUED.
+            transition(row, _L.RUNNING, "")
+            row.running_at = now
+            row.cluster_id = cluster_id
+        launches.append(self._launch(run, rows, row, spec, False, running=cluster_id is not None))
+
+    def _warm_cluster(self, row: JobTaskRun, spec: dict[str, Any]) -> str | None:
+        """The cluster to record a for_each iteration RUNNING on as it is launched: its
+        runner starts the code at once (`STARTS_AT_ONCE`) on the for_each's cluster, which
+        an iteration had moments ago. None: the executor marks it RUNNING itself."""
+        if row.parent_task_run_id is None or not spec.get("existing_cluster_id"):
+            return None
+        runner = self.engine.runners.get(task_kind(row.spec))
+        if not getattr(runner, "STARTS_AT_ONCE", False):
+            return None
+        cluster_id = self.executor.warm_cluster(row.parent_task_run_id)
+        return cluster_id if cluster_id == spec["existing_cluster_id"] else None
 
     def _launch(
         self,
@@ -423,8 +445,9 @@ class RunDriver:
         row: JobTaskRun,
         spec: dict[str, Any],
         resume: bool,
+        running: bool = False,
     ) -> Attempt:
-        facts = self._facts(rows)
+        facts = task_facts(rows)
         return Attempt(
             task_run_id=row.run_id,
             task_key=row.task_key,
@@ -445,6 +468,7 @@ class RunDriver:
                 c["job_cluster_key"]: c["new_cluster"] for c in run.spec.get("job_clusters", [])
             },
             parent_task_run_id=row.parent_task_run_id,
+            running=running,
         )
 
     def _output(
@@ -454,20 +478,9 @@ class RunDriver:
         output: dict[str, Any],
         notebook: dict[str, Any] | None = None,
     ) -> None:
-        session.add(JobTaskOutput(run_id=row.run_id, output=output, notebook=notebook))
+        self._outputs.append(JobTaskOutput(run_id=row.run_id, output=output, notebook=notebook))
 
     # -- outcomes --------------------------------------------------------------------------
-
-    def _retries(self, run: JobRun, row: JobTaskRun, outcome: TaskOutcome) -> bool:
-        if not outcome.retryable or run.cancel_requested or row.cancel_requested:
-            return False
-        if outcome.result == _R.TIMEDOUT:
-            if not row.spec.get("retry_on_timeout"):
-                return False
-        elif outcome.result != _R.FAILED:
-            return False
-        limit = int(row.spec.get("max_retries") or 0)
-        return limit == -1 or row.attempt_number < limit
 
     async def _record(
         self,
@@ -488,7 +501,7 @@ class RunDriver:
         if output or outcome.notebook is not None:
             self._output(session, row, output, outcome.notebook)
         row.task_values = outcome.task_values if problem is None else {}
-        if self._retries(run, row, outcome):
+        if retries(run, row, outcome):
             self._end(row, _L.TERMINATED, outcome.result, outcome.message, now)
             row.current = False
             interval = int(row.spec.get("min_retry_interval_millis") or 0)
@@ -521,7 +534,7 @@ class RunDriver:
             hooks = row.spec.get("webhook_notifications") or {}
             event = event_for_result(row.result_state)
             if event in hooks:
-                notices.append(self._notice(run, event, row))
+                notices.append(notice(run, event, row))
 
     async def _finish(
         self,
@@ -551,6 +564,8 @@ class RunDriver:
                 "state": {"life_cycle_state": run.life_cycle_state, "result_state": result.value},
             }
             run.repair_history = history
+        if inspect(run).detached:
+            session.add(run)
         # Executors record the job clusters they create on the run: read them as they are now.
         await session.refresh(run, ["job_clusters"])
         clusters = [c for c in (run.job_clusters or {}).values() if c]
@@ -560,7 +575,7 @@ class RunDriver:
         key = f"{event}:{len(history)}"
         if key not in (run.notified or []):
             run.notified = [*(run.notified or []), key]
-            notices.append(self._notice(run, event))
+            notices.append(notice(run, event))
 
     # -- executors -------------------------------------------------------------------------
 
@@ -585,12 +600,12 @@ class RunDriver:
         self.wake.set()
 
 
-def _loaded_as_inserted(created: list[Any]) -> None:
-    """Give records just inserted the NULLs the store holds for what they did not set, so a
-    later pass reads them without going back to the store."""
-    for record in created:
-        for key in inspect(record).unloaded:
-            set_committed_value(record, key, None)
+def _launched(action: Action) -> bool:
+    """Whether an action was a launch that left its task run executing."""
+    if not isinstance(action, Launch):
+        return False
+    row = action.row
+    return row.executor is not None and row.life_cycle_state in (_L.PENDING, _L.RUNNING)
 
 
 def _new_id() -> int:

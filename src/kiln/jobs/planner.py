@@ -113,7 +113,8 @@ Action = Launch | Evaluate | Expand | Skip | Cancel | FinishForEach | FinishRun
 
 def is_terminal(row: TaskRow) -> bool:
     """Whether a task run has ended."""
-    return LifeCycleState(row.life_cycle_state) in TERMINAL_STATES
+    # The states are StrEnum members: the stored string is found among them as it is.
+    return row.life_cycle_state in TERMINAL_STATES
 
 
 def _executing(row: TaskRow) -> bool:
@@ -195,12 +196,11 @@ def _for_each(row: TaskRow, iterations: Sequence[TaskRow], cancel: bool) -> list
         for i in iterations
         if i.life_cycle_state in (_L.PENDING, _L.RUNNING, _L.WAITING_FOR_RETRY)
     )
-    actions: list[Action] = []
-    for i in sorted(iterations, key=lambda r: r.iteration or 0):
-        if i.life_cycle_state == _L.QUEUED and active < concurrency:
-            actions.append(_start(i))
-            active += 1
-    return actions
+    if active >= concurrency:
+        return []
+    queued = [i for i in iterations if i.life_cycle_state == _L.QUEUED]
+    queued.sort(key=lambda r: r.iteration or 0)
+    return [_start(i) for i in queued[: concurrency - active]]
 
 
 def plan(

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kiln.compute.notebook_runs")
 
-# Finished runs kept for `get` and `export` (the oldest finished ones go first).
+# Finished runs kept for `get` and `export` (the oldest finished ones go first, a tenth at a
+# time).
 MAX_FINISHED_RUNS = 1000
 MAX_WAIT_SECONDS = 60.0
 MAX_PARAMETERS = 1000
@@ -268,8 +269,13 @@ class NotebookRuns:
         )
 
     def _forget_old(self) -> None:
+        # Checked only once the runs outnumber the limit, and then cut well below it: a start
+        # does not go through every finished run (a for_each starts one per iteration).
+        if len(self._runs) <= MAX_FINISHED_RUNS:
+            return
         finished = [r for r in self._runs.values() if r.finished]
-        for run in finished[: max(0, len(finished) - MAX_FINISHED_RUNS)]:
+        keep = MAX_FINISHED_RUNS - MAX_FINISHED_RUNS // 10
+        for run in finished[: max(0, len(finished) - keep)]:
             del self._runs[run.run_id]
 
     def get(self, principal: Principal, run_id: str) -> NotebookRun:

@@ -102,7 +102,14 @@ class TaskContext:
 
 
 class TaskRunner(Protocol):
-    """Executes one kind of task (the engine holds one per kind)."""
+    """Executes one kind of task (the engine holds one per kind).
+
+    A runner whose class sets `STARTS_AT_ONCE = True` starts the task's code as soon as it has
+    the cluster, with nothing in between that waits on anything but that cluster, and takes
+    nothing from its checkpoint to find its work again (it is never resumable). The engine may
+    then record such a task's for_each iterations RUNNING when it launches them on a cluster
+    an iteration had moments ago (`mark_started` writes nothing for them).
+    """
 
     def resumable(self, checkpoint: Mapping[str, Any]) -> bool:
         """Whether an attempt that was RUNNING when the control plane stopped can be found

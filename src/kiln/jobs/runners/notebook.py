@@ -25,6 +25,9 @@ __all__ = ["NotebookTaskRunner"]
 class NotebookTaskRunner:
     """Runs notebook tasks."""
 
+    # Its first command goes out right after it has its cluster (and a context on it).
+    STARTS_AT_ONCE = True
+
     def __init__(self, compute: Compute, starts: asyncio.Semaphore | None = None) -> None:
         self.compute = compute
         self.starts = starts or asyncio.Semaphore(3)
