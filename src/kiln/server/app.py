@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -85,6 +86,10 @@ def create_app(settings: KilnSettings) -> FastAPI:
         await state.compute.start()
         # Resume the runs a previous server left; start the job scheduler.
         await state.jobs.start()
+        # What startup built lives as long as the server: out of the collector's reach, a full
+        # collection no longer walks it (it paused the server ~95 ms at a time, several ms
+        # added to each of a for_each's iterations when one landed inside it).
+        gc.freeze()
         try:
             yield
         finally:
