@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from alembic import command
@@ -13,7 +13,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, delete, inspect, select, text
+from sqlalchemy import (
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -23,6 +33,7 @@ from kiln.store import HEAD_REVISION, Database, upgrade
 from kiln.store.migrate import MIGRATIONS_DIR, sync_url
 from kiln.store.models import (
     Base,
+    CatalogRow,
     DbfsHandle,
     FileUpload,
     Group,
@@ -276,6 +287,50 @@ async def test_session_rolls_back_on_error(db: Database) -> None:
             raise RuntimeError("boom")
     async with db.session() as session:
         assert (await session.scalars(select(User))).all() == []
+
+
+async def test_write_stores_what_the_orm_would(db: Database) -> None:
+    # Database.write bypasses the ORM (on SQLite it goes straight to sqlite3): JSON, aware
+    # datetimes and NULLs must come back exactly as the ORM reads them, on every backend.
+    table = cast(Table, CatalogRow.__table__)
+    india = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    rows = [
+        {
+            "id": f"c{i}",
+            "name": f"cat{i}",
+            "comment": None,
+            "storage_root": None,
+            "properties": {"k": [i, "é"], "n": None},
+            "owner": "ada",
+            "created_by": "ada",
+            "created_at": india,
+            "updated_by": None,
+            "updated_at": None,
+        }
+        for i in range(3)
+    ]
+    rename = (
+        update(table)
+        .where(table.c.id == bindparam("k_"))
+        .values({table.c.comment: bindparam("v_comment"), table.c.updated_at: bindparam("v_at")})
+    )
+    for _ in range(2):  # the second round runs the statements compiled by the first
+        await db.write([(insert(table), rows)])
+        await db.write([(rename, {"k_": "c1", "v_comment": "one", "v_at": india})])
+        async with db.session() as session:
+            found = {r.id: r for r in (await session.scalars(select(CatalogRow))).all()}
+            assert set(found) == {"c0", "c1", "c2"}
+            assert found["c0"].properties == {"k": [0, "é"], "n": None}
+            assert found["c0"].comment is None and found["c0"].updated_at is None
+            assert found["c1"].comment == "one"
+            assert found["c1"].updated_at == india and found["c2"].created_at == india
+            assert found["c2"].created_at.tzinfo is not None
+            await session.execute(delete(CatalogRow))
+    # One transaction: a failing statement undoes the ones before it.
+    with pytest.raises(IntegrityError):
+        await db.write([(insert(table), rows[:1]), (insert(table), rows[:1])])
+    async with db.session() as session:
+        assert (await session.scalars(select(CatalogRow))).all() == []
 
 
 async def _scope(session: AsyncSession, name: str = "s") -> SecretScope:

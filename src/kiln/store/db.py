@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import Engine, Executable, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -108,6 +110,7 @@ class Database:
         with engine.connect() as conn:
             raw = conn.connection.driver_connection
             assert raw is not None
+            sql, rows = "", []
             try:
                 for statement, parameters in statements:
                     many = parameters if isinstance(parameters, list) else [parameters or {}]
@@ -124,6 +127,10 @@ class Database:
                     else:
                         raw.execute(sql, rows[0])
                 raw.commit()
+            except sqlite3.Error as exc:
+                raw.rollback()
+                # The same exception classes as every other write (IntegrityError, ...).
+                raise DBAPIError.instance(sql, rows, exc, sqlite3.Error) from exc
             except BaseException:
                 raw.rollback()
                 raise
