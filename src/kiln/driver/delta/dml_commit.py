@@ -28,7 +28,7 @@ from kiln.driver.delta.conflicts import (
     ProtocolChangedException,
 )
 from kiln.driver.delta.dml_plan import PlannedFile
-from kiln.driver.delta.files import DataFile, WrittenFile, _absolute, _filesystem, open_table
+from kiln.driver.delta.files import DataFile, WrittenFile, _filesystem, data_file, open_table
 from kiln.driver.delta.pruning import may_match
 
 __all__ = [
@@ -73,20 +73,7 @@ def read_snapshot(table: Any) -> Snapshot:
     partition_columns = list(table.metadata().partition_columns)
     files = []
     for a in pa.table(table.get_add_actions(flatten=False)).to_pylist():
-        files.append(
-            PlannedFile(
-                a["path"],
-                DataFile(
-                    uri=_absolute(uri, a["path"]),
-                    size=int(a["size_bytes"]),
-                    partition_values=dict(a.get("partition") or {}),
-                    num_records=a.get("num_records"),
-                    min_values=dict(a.get("min") or {}),
-                    max_values=dict(a.get("max") or {}),
-                    null_counts=dict(a.get("null_count") or {}),
-                ),
-            )
-        )
+        files.append(PlannedFile(a["path"], data_file(uri, a)))
     return Snapshot(uri, int(table.version()), table, partition_columns, files)
 
 

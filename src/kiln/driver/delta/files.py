@@ -23,6 +23,7 @@ __all__ = [
     "DataFile",
     "FileGroup",
     "WrittenFile",
+    "data_file",
     "dictionary_columns",
     "file_stats",
     "group_files",
@@ -107,19 +108,20 @@ def plan_files(table: Any) -> list[DataFile]:
     import pyarrow as pa
 
     actions = pa.table(table.get_add_actions(flatten=False)).to_pylist()
-    uri = table.table_uri
-    return [
-        DataFile(
-            uri=_absolute(uri, a["path"]),
-            size=int(a["size_bytes"]),
-            partition_values=dict(a.get("partition") or {}),
-            num_records=a.get("num_records"),
-            min_values=dict(a.get("min") or {}),
-            max_values=dict(a.get("max") or {}),
-            null_counts=dict(a.get("null_count") or {}),
-        )
-        for a in actions
-    ]
+    return [data_file(table.table_uri, a) for a in actions]
+
+
+def data_file(table_uri: str, action: dict[str, Any]) -> DataFile:
+    """One row of delta-rs' `get_add_actions(flatten=False)` as a planned file."""
+    return DataFile(
+        uri=_absolute(table_uri, action["path"]),
+        size=int(action["size_bytes"]),
+        partition_values=dict(action.get("partition") or {}),
+        num_records=action.get("num_records"),
+        min_values=dict(action.get("min") or {}),
+        max_values=dict(action.get("max") or {}),
+        null_counts=dict(action.get("null_count") or {}),
+    )
 
 
 def group_files(files: Sequence[DataFile], target: int = GROUP_BYTES) -> list[FileGroup]:
