@@ -4,6 +4,7 @@ help, in a context faked by a small host."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,27 @@ def test_the_context_token_is_redacted(host: FakeHost) -> None:
     attached = attach(host)
     out = attached.redact({"output_type": "stream", "name": "stdout", "text": host.token})
     assert out["text"] == "[REDACTED]"
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["encoded-environ", "plain-environ"])
+def test_a_rebound_context_gets_its_environment_back(
+    dbutils: DBUtils, monkeypatch: pytest.MonkeyPatch, raw: bool
+) -> None:
+    """The second binding puts back the variables the first run added, changed or removed,
+    and leaves the others alone (also where os.environ has no encoded dict to compare)."""
+    if not raw:
+        monkeypatch.setattr("kiln.driver.dbutils.recycle._raw_environ", lambda: None)
+    monkeypatch.setenv("KILN_KEPT", "kept")
+    monkeypatch.setenv("KILN_CHANGED", "before")
+    monkeypatch.setenv("KILN_REMOVED", "there")
+    monkeypatch.delenv("KILN_ADDED", raising=False)
+    namespace: dict[str, Any] = {"dbutils": dbutils}
+    bind_run(namespace, RunBinding("/nb", run_id="r1").to_json())
+    monkeypatch.setenv("KILN_ADDED", "new")
+    monkeypatch.setenv("KILN_CHANGED", "after")
+    monkeypatch.delenv("KILN_REMOVED")
+    bind_run(namespace, RunBinding("/nb", run_id="r2").to_json())
+    assert "KILN_ADDED" not in os.environ
+    assert os.environ["KILN_CHANGED"] == "before"
+    assert os.environ["KILN_REMOVED"] == "there"
+    assert os.environ["KILN_KEPT"] == "kept"
