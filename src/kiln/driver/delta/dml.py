@@ -183,6 +183,24 @@ def _bytes(files: Sequence[PlannedFile | WrittenFile]) -> int:
     return sum(f.data.size if isinstance(f, PlannedFile) else f.size for f in files)
 
 
+def _metrics(
+    touched: Sequence[PlannedFile],
+    written: Sequence[WrittenFile],
+    started: float,
+    **rows: int,
+) -> dict[str, int]:
+    """A rewrite's operationMetrics as Delta orders them: files, then `rows`, then bytes and
+    time."""
+    return {
+        "numRemovedFiles": len(touched),
+        "numAddedFiles": len(written),
+        **rows,
+        "numRemovedBytes": _bytes(touched),
+        "numAddedBytes": _bytes(written),
+        "executionTimeMs": int((time.monotonic() - started) * 1000),
+    }
+
+
 def _candidates(snapshot: Snapshot, condition: Any) -> tuple[list[PlannedFile], list[Any]]:
     from kiln.driver.delta.source import spark_schema
 
@@ -223,15 +241,9 @@ def delete(spark: Any, snapshot: Snapshot, condition: Any = None) -> int:
             )
             written, sums = rewrite(frame, snapshot)
             deleted = sums.get("deleted", 0)
-    metrics = {
-        "numRemovedFiles": len(touched),
-        "numAddedFiles": len(written),
-        "numDeletedRows": deleted,
-        "numCopiedRows": _rows(written),
-        "numRemovedBytes": _bytes(touched),
-        "numAddedBytes": _bytes(written),
-        "executionTimeMs": int((time.monotonic() - started) * 1000),
-    }
+    metrics = _metrics(
+        touched, written, started, numDeletedRows=deleted, numCopiedRows=_rows(written)
+    )
     if deleted or (condition is None and touched):
         commit_rewrite(
             snapshot,
@@ -285,15 +297,9 @@ def update(spark: Any, snapshot: Snapshot, condition: Any, assignments: dict[str
         frame = scan(spark, snapshot, touched).select(*columns, hit.alias(metric("updated")))
         written, sums = rewrite(frame, snapshot)
         updated = sums.get("updated", 0)
-    metrics = {
-        "numRemovedFiles": len(touched),
-        "numAddedFiles": len(written),
-        "numUpdatedRows": updated,
-        "numCopiedRows": _rows(written) - updated,
-        "numRemovedBytes": _bytes(touched),
-        "numAddedBytes": _bytes(written),
-        "executionTimeMs": int((time.monotonic() - started) * 1000),
-    }
+    metrics = _metrics(
+        touched, written, started, numUpdatedRows=updated, numCopiedRows=_rows(written) - updated
+    )
     if updated:
         commit_rewrite(
             snapshot,
