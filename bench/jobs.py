@@ -185,11 +185,12 @@ def prefect_overhead() -> tuple[float | None, str]:
     return (statistics.median(data["forty"]) - statistics.median(data["one"])) / 39, ""
 
 
-def _airflow_env(home: str, airflow: str) -> dict[str, str]:
+def _airflow_home(home: str, airflow: str) -> dict[str, str]:
+    """An Airflow home with the benchmark's DAGs and a migrated database; its environment."""
     dags = Path(home) / "dags"
     dags.mkdir(exist_ok=True)
     (dags / "items.py").write_text(_AIRFLOW_DAG.replace("SCHEDULER_TASKS", str(SCHEDULER_TASKS)))
-    return {
+    env = {
         **os.environ,
         # The scheduler's SequentialExecutor starts `airflow tasks run` by name.
         "PATH": str(Path(airflow).parent) + os.pathsep + os.environ.get("PATH", ""),
@@ -198,6 +199,10 @@ def _airflow_env(home: str, airflow: str) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
     }
+    subprocess.run(
+        [airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=900
+    )
+    return env
 
 
 def _failure(exc: BaseException) -> str:
@@ -217,11 +222,8 @@ def airflow_overhead() -> tuple[float | None, str]:
         return None, why
     airflow = str(python.with_name("airflow"))
     with tempfile.TemporaryDirectory() as home:
-        env = _airflow_env(home, airflow)
         try:
-            subprocess.run(
-                [airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=900
-            )
+            env = _airflow_home(home, airflow)
             times: dict[int, list[float]] = {1: [], 40: []}
             for _ in range(ROUNDS):
                 for n in (1, 40):
@@ -249,7 +251,6 @@ def airflow_scheduled_overhead(rounds: int) -> tuple[float | None, str]:
         return None, why
     airflow = str(python.with_name("airflow"))
     with tempfile.TemporaryDirectory() as home:
-        env = _airflow_env(home, airflow)
         database = Path(home) / "airflow.db"
 
         def query(sql: str, *args: str) -> list[tuple[Any, ...]]:
@@ -258,9 +259,7 @@ def airflow_scheduled_overhead(rounds: int) -> tuple[float | None, str]:
 
         scheduler: subprocess.Popen[bytes] | None = None
         try:
-            subprocess.run(
-                [airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=900
-            )
+            env = _airflow_home(home, airflow)
             with open(Path(home) / "scheduler.log", "wb") as log:
                 scheduler = subprocess.Popen(
                     [airflow, "scheduler"],
